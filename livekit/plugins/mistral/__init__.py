@@ -1,0 +1,34 @@
+"""Mistral AI LLM plugin for LiveKit Agents.
+
+``LLM(model=..., mode="normal")`` streams chat completions; ``LLM(model="ag_...",
+mode="agent")`` drives a Mistral agent through the Conversations API.
+"""
+
+from livekit.agents import Plugin
+
+from .agent_stream import AgentHandoffEvent, AgentStream
+from .chat_stream import LLMStream
+from .errors import AgentError, MistralStatusError
+from .llm import LLM
+from .log import logger
+from .models import ChatModels
+from .version import __version__
+
+__all__ = [
+    "LLM",
+    "LLMStream",
+    "AgentStream",
+    "AgentError",
+    "AgentHandoffEvent",
+    "MistralStatusError",
+    "ChatModels",
+    "__version__",
+]
+
+
+class MistralPlugin(Plugin):
+    def __init__(self) -> None:
+        super().__init__(__name__, __version__, __package__, logger)
+
+
+Plugin.register_plugin(MistralPlugin())

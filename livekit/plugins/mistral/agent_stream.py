@@ -1,0 +1,228 @@
+"""Agent mode: one fresh, unstored Conversations API call per attempt.
+
+Stateless on purpose: Mistral locks a conversation for about 90 s while a request runs, so
+appending to it after a voice interruption fails with 409. Every call starts a new
+conversation with the whole history rebuilt from the ``ChatContext`` and ``store: false``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from livekit.agents import APIConnectionError, APIError, llm
+from livekit.agents.types import APIConnectOptions
+
+from .errors import AgentError, status_error
+from .log import logger
+from .mapping.conversation_events import AgentStreamError, ConversationAssembler, Handoff
+from .mapping.conversations import to_conversation_inputs
+from .mapping.request import conversation_body, encode
+from .options import LLMOptions
+from .wire.http import MistralHTTP, parse_event, transport_errors
+from .wire.sse import SSEDecoder
+
+if TYPE_CHECKING:
+    from .llm import LLM
+
+CONVERSATIONS_PATH = "/v1/conversations"
+
+
+@dataclass(frozen=True)
+class AgentHandoffEvent:
+    """Emitted as ``"agent_handoff"`` on the ``LLM`` when a Mistral agent hands off."""
+
+    previous_agent_id: str | None
+    next_agent_id: str
+    next_agent_name: str | None
+    conversation_id: str | None
+
+
+class AgentTracker:
+    """Which agent the next turn talks to, and the warnings that must be said only once."""
+
+    def __init__(self, llm_: LLM, agent_id: str) -> None:
+        self._llm = llm_
+        self.configured = agent_id
+        self.current = agent_id
+        self._said: set[str] = set()
+
+    def reset(self, agent_id: str) -> None:
+        self.configured = self.current = agent_id
+
+    def handoff(self, handoff: Handoff, conversation_id: str | None) -> None:
+        if handoff.next_agent_id == self.current:
+            return
+        previous = self.current
+        self.current = handoff.next_agent_id
+        logger.info(
+            "Mistral agent handed off; the next turns talk to the new agent",
+            extra={
+                "from_agent": previous,
+                "to_agent": self.current,
+                "conversation": conversation_id,
+            },
+        )
+        self._llm.emit(
+            "agent_handoff",
+            AgentHandoffEvent(previous, self.current, handoff.next_agent_name, conversation_id),
+        )
+
+    def once(self, key: str) -> bool:
+        """True the first time ``key`` is seen: for warnings that would repeat every turn."""
+        if key in self._said:
+            return False
+        self._said.add(key)
+        return True
+
+    async def check(self, http: MistralHTTP, *, timeout: float) -> None:
+        """Prewarm: open the pooled connection and make sure the agent exists."""
+        try:
+            await http.get_json(
+                f"/v1/agents/{self.current}", timeout=timeout, agent_id=self.current
+            )
+        except AgentError as e:
+            logger.error(
+                "the Mistral agent could not be loaded; calls to it will fail",
+                extra={"agent_id": self.current, "status": e.status_code, "reason": e.message},
+            )
+            raise
+
+
+class AgentStream(llm.LLMStream):
+    """Streams one agent turn into LiveKit ``ChatChunk`` deltas; failures are ``AgentError``."""
+
+    def __init__(
+        self,
+        llm_: LLM,
+        *,
+        agents: AgentTracker,
+        http: MistralHTTP,
+        opts: LLMOptions,
+        extra: dict[str, Any] | None,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool],
+        conn_options: APIConnectOptions,
+    ) -> None:
+        self._agents = agents
+        self._agent_id = agents.current
+        self._http = http
+        self._opts = opts
+        self._extra = extra
+        self._body: bytes | None = None
+        self.output_sent = False
+        self.conversation_id: str | None = None
+        super().__init__(llm_, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
+        self._retry_on_chunk_sent = False
+
+    def __repr__(self) -> str:
+        return f"AgentStream(agent_id={self._agent_id!r}, output_sent={self.output_sent})"
+
+    def _request_body(self) -> bytes:
+        if self._body is None:
+            inputs, instructions = to_conversation_inputs(self._chat_ctx)
+            if instructions:
+                inputs = self._apply_instructions(inputs, instructions)
+            self._note_tools()
+            if not inputs:
+                raise ValueError("the chat context holds nothing to send to the Mistral agent")
+            self._body = encode(conversation_body(self._opts, self._agent_id, inputs, self._extra))
+        return self._body
+
+    def _apply_instructions(
+        self, inputs: list[dict[str, Any]], instructions: str
+    ) -> list[dict[str, Any]]:
+        if self._opts.agent_instructions == "ignore":
+            if self._agents.once("instructions-ignored"):
+                logger.warning(
+                    "agent mode: the LiveKit Agent's instructions were not sent (Mistral refuses "
+                    "instructions next to agent_id), only the Mistral agent's own apply; pass "
+                    "agent_instructions='inline' to send them as the first input entry"
+                )
+            return inputs
+        if self._agents.once("instructions-inline"):
+            logger.info(
+                "agent mode: the LiveKit Agent's instructions are sent as the first input entry "
+                "(Mistral refuses instructions next to agent_id); pass "
+                "agent_instructions='ignore' to rely on the Mistral agent's own only"
+            )
+        entry = {
+            "type": "message.input",
+            "role": "user",
+            "content": f"<instructions>\n{instructions}\n</instructions>",
+        }
+        return [entry, *inputs]
+
+    def _note_tools(self) -> None:
+        names = sorted(getattr(tool, "id", type(tool).__name__) for tool in self._tools)
+        if names and self._agents.once("tools:" + ",".join(names)):
+            logger.warning(
+                "agent mode: LiveKit tools are not sent to Mistral (the agent's own tool "
+                "definitions apply); calls the agent makes to functions of these names are "
+                "still run by LiveKit",
+                extra={"tools": names},
+            )
+
+    async def _run(self) -> None:
+        body = self._request_body()
+        timeout = self._conn_options.timeout
+        assembler = ConversationAssembler(self._on_handoff)
+        try:
+            with transport_errors(self, timeout=timeout):
+                async with self._http.stream(
+                    CONVERSATIONS_PATH, body, timeout=timeout, state=self, agent_id=self._agent_id
+                ) as resp:
+                    await self._pump(resp, assembler)
+        except AgentStreamError as e:
+            raise self._agent_error(e.status, e.body, assembler) from None
+        except APIError as e:
+            raise self._as_agent_error(e, assembler) from e.__cause__
+        if not assembler.done:
+            raise APIConnectionError(
+                "the Mistral agent's stream ended before conversation.response.done",
+                retryable=not self.output_sent,
+            )
+        for chunk in assembler.finish():
+            self._send(chunk)
+
+    async def _pump(self, resp: aiohttp.ClientResponse, assembler: ConversationAssembler) -> None:
+        decoder = SSEDecoder()
+        feed = assembler.feed
+        async for raw in resp.content.iter_any():
+            for event in decoder.feed(raw):
+                chunk = feed(event.event, parse_event(event.data, self))
+                if chunk is not None:
+                    self._send(chunk)
+        for event in decoder.close():
+            feed(event.event, parse_event(event.data, self))
+
+    def _on_handoff(self, handoff: Handoff) -> None:
+        self._agents.handoff(handoff, self.conversation_id)
+
+    def _send(self, chunk: llm.ChatChunk) -> None:
+        if chunk.id:
+            self.conversation_id = chunk.id
+        self._event_ch.send_nowait(chunk)
+        if chunk.delta is not None and (chunk.delta.content or chunk.delta.tool_calls):
+            self.output_sent = True
+
+    def _agent_error(
+        self, status: int, body: dict[str, Any], assembler: ConversationAssembler
+    ) -> AgentError:
+        err = status_error(
+            status,
+            body,
+            {},
+            output_sent=self.output_sent,
+            agent_id=self._agent_id,
+            conversation_id=assembler.conversation_id or None,
+        )
+        assert isinstance(err, AgentError)
+        return err
+
+    def _as_agent_error(self, e: APIError, assembler: ConversationAssembler) -> APIError:
+        """Status errors already come out as AgentError; fill in the conversation id."""
+        if isinstance(e, AgentError) and e.conversation_id is None:
+            e.conversation_id = assembler.conversation_id or None
+        return e

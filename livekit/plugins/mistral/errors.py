@@ -1,0 +1,202 @@
+"""Errors raised by the plugin, and the one mapping from Mistral's answers to them.
+
+Both modes go through :func:`status_error`, so a 429 reads the same whether it came from
+chat completions or from an agent. Messages are sentences pulled out of Mistral's many body
+shapes, with a hint on what to do; the raw body stays on ``.body`` and never in ``str()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from livekit.agents import APIStatusError
+
+_HINTS: dict[int, str] = {
+    401: "check MISTRAL_API_KEY (or the api_key argument)",
+    403: "the API key is not allowed to use this resource",
+    404: "check the model or agent id",
+    409: "the conversation is busy; start a new one",
+    422: "the request was refused as invalid; this is a bug worth reporting with the log",
+    429: "rate limited by Mistral; slow down or raise your plan's limits",
+}
+
+_REQUEST_ID_HEADERS = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
+
+
+class MistralStatusError(APIStatusError):
+    """Mistral answered with an error status, or an error inside a stream.
+
+    Adds ``retry_after`` (seconds, from ``Retry-After``), ``code`` and ``error_type`` (from
+    Mistral's error envelope) to LiveKit's ``APIStatusError``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        request_id: str | None = None,
+        body: object | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+        code: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status_code=status_code,
+            request_id=request_id,
+            body=body,
+            retryable=retryable,
+        )
+        self.retry_after = retry_after
+        self.code = code
+        self.error_type = error_type
+
+    def __str__(self) -> str:
+        # LiveKit's version appends the raw body; ours keeps it on .body only.
+        parts = [f"{self.message} (status {self.status_code}"]
+        if self.retry_after is not None:
+            parts.append(f", retry after {self.retry_after:g}s")
+        if self.request_id:
+            parts.append(f", request id {self.request_id}")
+        return "".join(parts) + ")"
+
+
+class AgentError(MistralStatusError):
+    """A Mistral agent (Conversations API) failed: in-stream error, unknown agent, or an error
+    status. Carries ``agent_id`` and, when the server had opened one, ``conversation_id``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        agent_id: str,
+        conversation_id: str | None = None,
+        request_id: str | None = None,
+        body: object | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+        code: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status_code=status_code,
+            request_id=request_id,
+            body=body,
+            retryable=retryable,
+            retry_after=retry_after,
+            code=code,
+            error_type=error_type,
+        )
+        self.agent_id = agent_id
+        self.conversation_id = conversation_id
+
+    def __str__(self) -> str:
+        where = f"agent {self.agent_id}"
+        if self.conversation_id:
+            where += f", conversation {self.conversation_id}"
+        return f"{super().__str__()} [{where}]"
+
+
+def status_error(
+    status: int,
+    body: object,
+    headers: Mapping[str, str],
+    *,
+    output_sent: bool,
+    agent_id: str | None = None,
+    conversation_id: str | None = None,
+) -> MistralStatusError:
+    """Map an error answer (status, parsed body, headers) to the exception to raise.
+
+    Retryable follows LiveKit's rule (5xx, 408 and 429) and is always off once output reached
+    the user, because a retry would repeat speech. With ``agent_id`` set the error is an
+    :class:`AgentError`.
+    """
+    message = error_message(body, status)
+    hint = _HINTS.get(status)
+    if hint:
+        message = f"{message}: {hint}"
+    fields: dict[str, Any] = {
+        "status_code": status,
+        "request_id": request_id_from(headers, body),
+        "body": body,
+        "retryable": None if not output_sent else False,
+        "retry_after": _retry_after(headers),
+        "code": _str_or_none(_field(body, "code")),
+        "error_type": _str_or_none(_field(body, "type")),
+    }
+    if agent_id is not None:
+        return AgentError(message, agent_id=agent_id, conversation_id=conversation_id, **fields)
+    return MistralStatusError(message, **fields)
+
+
+def error_message(body: object, status: int) -> str:
+    """A readable sentence from any of Mistral's error body shapes."""
+    text = _message_from(body)
+    if text:
+        return text
+    if isinstance(body, str) and body.strip():
+        snippet = " ".join(body.split())
+        return f"Mistral answered HTTP {status}: {snippet[:200]}"
+    return f"Mistral answered HTTP {status}"
+
+
+def request_id_from(headers: Mapping[str, str], body: object = None) -> str | None:
+    for name in _REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return _str_or_none(_field(body, "request_id"))
+
+
+def _message_from(body: object) -> str | None:
+    if isinstance(body, str):
+        return None
+    if isinstance(body, list):
+        return _validation_details(body)
+    if not isinstance(body, Mapping):
+        return None
+    for key in ("message", "detail", "error"):
+        value = body.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        if isinstance(value, (Mapping, list)):
+            nested = _message_from(value)
+            if nested:
+                return nested
+    return None
+
+
+def _validation_details(items: list[Any]) -> str | None:
+    """422 bodies list pydantic errors: ``body.messages.0.role: Input should be ...``."""
+    lines: list[str] = []
+    for item in items[:5]:
+        if not isinstance(item, Mapping):
+            continue
+        loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+        msg = str(item.get("msg", "invalid value"))
+        lines.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(lines) or None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date; rare from Mistral and not worth a parser here
+
+
+def _field(body: object, key: str) -> object:
+    return body.get(key) if isinstance(body, Mapping) else None
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,200 @@
+"""The LiveKit face: ``LLM`` resolves options and hands each call to a stream."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import Any, Literal
+
+import aiohttp
+from livekit.agents import llm
+from livekit.agents.llm import ToolChoice
+from livekit.agents.types import (
+    DEFAULT_API_CONNECT_OPTIONS,
+    NOT_GIVEN,
+    APIConnectOptions,
+    NotGivenOr,
+)
+from livekit.agents.utils import is_given
+
+from .agent_stream import AgentStream, AgentTracker
+from .chat_stream import LLMStream
+from .log import logger
+from .models import AgentInstructions, ChatModels, Mode, ReasoningEffort
+from .options import LLMOptions, check_options, check_tool_choice
+from .wire.http import MistralHTTP
+
+DEFAULT_MODEL: ChatModels = "mistral-small-latest"
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if is_given(value)}
+
+
+class LLM(llm.LLM[Literal["agent_handoff"]]):
+    def __init__(
+        self,
+        *,
+        model: ChatModels | str = DEFAULT_MODEL,
+        mode: Mode = "normal",
+        api_key: str | None = None,
+        base_url: str | None = None,
+        temperature: NotGivenOr[float] = NOT_GIVEN,
+        max_tokens: NotGivenOr[int] = NOT_GIVEN,
+        top_p: NotGivenOr[float] = NOT_GIVEN,
+        random_seed: NotGivenOr[int] = NOT_GIVEN,
+        safe_prompt: NotGivenOr[bool] = NOT_GIVEN,
+        presence_penalty: NotGivenOr[float] = NOT_GIVEN,
+        frequency_penalty: NotGivenOr[float] = NOT_GIVEN,
+        stop: NotGivenOr[str | list[str]] = NOT_GIVEN,
+        tool_choice: NotGivenOr[ToolChoice] = NOT_GIVEN,
+        parallel_tool_calls: NotGivenOr[bool] = NOT_GIVEN,
+        response_format: NotGivenOr[Any] = NOT_GIVEN,
+        reasoning_effort: NotGivenOr[ReasoningEffort] = NOT_GIVEN,
+        agent_version: NotGivenOr[int | str] = NOT_GIVEN,
+        agent_instructions: NotGivenOr[AgentInstructions] = NOT_GIVEN,
+        http_session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        """Mistral chat completions (``mode="normal"``) or a Mistral agent (``mode="agent"``).
+
+        Args:
+            model: A model name such as ``"mistral-small-latest"``, or in agent mode an agent
+                id (``"ag_..."``).
+            mode: ``"normal"`` streams ``/v1/chat/completions``; ``"agent"`` starts a fresh
+                ``/v1/conversations`` with the agent on every call.
+            api_key: Defaults to the ``MISTRAL_API_KEY`` environment variable.
+            base_url: The server root, default ``https://api.mistral.ai`` (``/v1`` optional).
+            temperature: 0 to 1.5. Unset fields are not sent, so Mistral's defaults apply.
+            max_tokens: Upper bound on generated tokens.
+            top_p: Nucleus sampling, 0 to 1.
+            random_seed: For reproducible sampling.
+            safe_prompt: Prepend Mistral's safety prompt (normal mode).
+            presence_penalty: -2 to 2.
+            frequency_penalty: -2 to 2.
+            stop: A string or list of strings that end generation.
+            tool_choice: ``"auto"``, ``"required"``, ``"none"`` or a named function; used
+                when ``chat()`` does not pass one.
+            parallel_tool_calls: Let the model call several tools in one turn; used when
+                ``chat()`` does not pass it (LiveKit's voice pipeline never does).
+            response_format: A pydantic model class, a JSON schema dict, ``"json_object"``.
+            reasoning_effort: For reasoning models; their thinking is never spoken.
+            agent_version: Pin a version of the agent (agent mode).
+            agent_instructions: What to do with the LiveKit Agent's own instructions in agent
+                mode, where Mistral refuses ``instructions`` next to ``agent_id``:
+                ``"inline"`` (default) sends them as the first input entry, ``"ignore"``
+                leaves only the agent's instructions (a warning says so once).
+            http_session: An aiohttp session to use instead of the plugin's own.
+        """
+        super().__init__()
+        opts = LLMOptions(model=model, mode=mode)
+        opts = replace(opts, **_given(locals_options(locals())))
+        check_options(opts)
+        key = api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY")
+        if not key:
+            raise ValueError(
+                "no Mistral API key: set the MISTRAL_API_KEY environment variable "
+                "or pass api_key=... to LLM()"
+            )
+        self._opts = opts
+        self._http = MistralHTTP(api_key=key, base_url=base_url, session=http_session)
+        self._agents = AgentTracker(self, opts.model) if mode == "agent" else None
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(model={self.model!r}, mode={self._opts.mode!r}, "
+            f"base_url={self._http.base_url!r})"
+        )
+
+    @property
+    def model(self) -> str:
+        if self._agents is not None:
+            return self._agents.current
+        return self._opts.model
+
+    @property
+    def provider(self) -> str:
+        return "mistral"
+
+    @property
+    def mode(self) -> Mode:
+        return self._opts.mode
+
+    def update_options(
+        self,
+        *,
+        model: NotGivenOr[ChatModels | str] = NOT_GIVEN,
+        temperature: NotGivenOr[float | None] = NOT_GIVEN,
+        max_tokens: NotGivenOr[int | None] = NOT_GIVEN,
+        top_p: NotGivenOr[float | None] = NOT_GIVEN,
+        random_seed: NotGivenOr[int | None] = NOT_GIVEN,
+        safe_prompt: NotGivenOr[bool | None] = NOT_GIVEN,
+        presence_penalty: NotGivenOr[float | None] = NOT_GIVEN,
+        frequency_penalty: NotGivenOr[float | None] = NOT_GIVEN,
+        stop: NotGivenOr[str | list[str] | None] = NOT_GIVEN,
+        tool_choice: NotGivenOr[ToolChoice | None] = NOT_GIVEN,
+        parallel_tool_calls: NotGivenOr[bool | None] = NOT_GIVEN,
+        response_format: NotGivenOr[Any] = NOT_GIVEN,
+        reasoning_effort: NotGivenOr[ReasoningEffort | None] = NOT_GIVEN,
+        agent_version: NotGivenOr[int | str | None] = NOT_GIVEN,
+        agent_instructions: NotGivenOr[AgentInstructions] = NOT_GIVEN,
+    ) -> None:
+        """Change settings for the next calls; the arguments mirror the constructor.
+
+        ``None`` clears a setting (Mistral's default applies again). The mode and the key
+        cannot change: make a new ``LLM``. An invalid value raises and changes nothing.
+        """
+        opts = replace(self._opts, **_given(locals_options(locals())))
+        check_options(opts)
+        self._opts = opts
+        if self._agents is not None and is_given(model):
+            self._agents.reset(opts.model)
+
+    def chat(
+        self,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool] | None = None,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+        parallel_tool_calls: NotGivenOr[bool] = NOT_GIVEN,
+        tool_choice: NotGivenOr[ToolChoice] = NOT_GIVEN,
+        extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
+    ) -> llm.LLMStream:
+        opts = self._opts
+        if is_given(tool_choice):
+            check_tool_choice(tool_choice)
+            opts = replace(opts, tool_choice=tool_choice)
+        if is_given(parallel_tool_calls):
+            opts = replace(opts, parallel_tool_calls=parallel_tool_calls)
+        extra = dict(extra_kwargs) if is_given(extra_kwargs) else None
+        common: dict[str, Any] = {
+            "http": self._http,
+            "opts": opts,
+            "extra": extra,
+            "chat_ctx": chat_ctx,
+            "tools": tools or [],
+            "conn_options": conn_options,
+        }
+        if self._agents is not None:
+            return AgentStream(self, agents=self._agents, **common)
+        return LLMStream(self, **common)
+
+    async def _prewarm_impl(self) -> None:
+        """Open a pooled connection with a token-free request; in agent mode, check the agent."""
+        timeout = DEFAULT_API_CONNECT_OPTIONS.timeout
+        if self._agents is not None:
+            await self._agents.check(self._http, timeout=timeout)
+            return
+        await self._http.get_json("/v1/models", timeout=timeout)
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await self._http.aclose()
+
+
+def locals_options(values: dict[str, Any]) -> dict[str, Any]:
+    """The option arguments among a signature's locals (``model`` and ``mode`` included)."""
+    names = LLMOptions.names()
+    return {name: value for name, value in values.items() if name in names}
+
+
+__all__ = ["LLM", "logger"]

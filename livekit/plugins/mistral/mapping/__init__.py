@@ -1,0 +1,1 @@
+"""Pure translations between LiveKit objects and Mistral request and response JSON."""

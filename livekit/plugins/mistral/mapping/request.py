@@ -1,0 +1,101 @@
+"""Request bodies for both endpoints, from resolved options and mapped history (pure)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..options import LLMOptions
+
+# Sampling settings shared by chat completions and Conversations' ``completion_args``.
+_SAMPLING = (
+    "temperature",
+    "max_tokens",
+    "top_p",
+    "random_seed",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "reasoning_effort",
+)
+
+
+def to_response_format(value: Any) -> dict[str, Any] | None:
+    """A pydantic model class, a JSON schema dict, a ready ``response_format`` dict, or
+    ``"text"`` / ``"json_object"``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {"type": value}
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        return _json_schema(value.__name__, value.model_json_schema())
+    if isinstance(value, dict):
+        if value.get("type") in ("text", "json_object", "json_schema"):
+            return value
+        return _json_schema(str(value.get("title") or "response"), value)
+    raise ValueError(
+        "response_format must be a pydantic model class, a JSON schema dict, "
+        f"'text' or 'json_object', got {type(value).__name__}"
+    )
+
+
+def _json_schema(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+
+
+def _sampling(opts: LLMOptions) -> dict[str, Any]:
+    out = {name: getattr(opts, name) for name in _SAMPLING if getattr(opts, name) is not None}
+    if (fmt := to_response_format(opts.response_format)) is not None:
+        out["response_format"] = fmt
+    return out
+
+
+def chat_body(
+    opts: LLMOptions,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]],
+    tool_choice: str | dict[str, Any] | None,
+    parallel_tool_calls: bool | None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": opts.model, "messages": messages, "stream": True}
+    body.update(_sampling(opts))
+    if opts.safe_prompt is not None:
+        body["safe_prompt"] = opts.safe_prompt
+    if tools:
+        # tool settings mean nothing without tools, and the API may refuse them alone
+        body["tools"] = tools
+        if tool_choice is not None:
+            body["tool_choice"] = tool_choice
+        if parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = parallel_tool_calls
+    if extra:
+        body.update(extra)
+    return body
+
+
+def conversation_body(
+    opts: LLMOptions,
+    agent_id: str,
+    inputs: list[dict[str, Any]],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "agent_id": agent_id,
+        "inputs": inputs,
+        "stream": True,
+        "store": False,
+    }
+    if opts.agent_version is not None:
+        body["agent_version"] = opts.agent_version
+    if args := _sampling(opts):
+        body["completion_args"] = args
+    if extra:
+        body.update(extra)
+    return body
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -1,0 +1,124 @@
+"""LiveKit tools and tool choice -> Mistral ``tools`` and ``tool_choice`` (pure).
+
+Decisions:
+- ``FunctionTool``: parameters come from LiveKit's own strict builder (the one its OpenAI
+  format uses): every object closed, every property required, a defaulted argument made
+  nullable. LiveKit's tool runner turns a ``null`` back into the Python default, so these
+  schemas are always sent with ``strict: true``.
+- ``RawFunctionTool`` (MCP tools arrive as these): ``parameters`` passed verbatim
+  (``$defs``/``$ref``, ``title``, ``default`` kept); missing or empty ``{}`` parameters become
+  an empty object schema; ``meta`` and any other key of the raw schema are not sent.
+- ``strict: true`` is sent only when the parameters allow it: every object schema inside
+  (properties, items, unions, ``$defs``) has ``additionalProperties: false`` and lists all of
+  its properties in ``required``. A raw schema that says ``strict: false`` is never strict.
+- A description that is missing, ``None`` or empty is omitted.
+- Tools that cannot be sent (``ProviderTool`` and any other non-function tool) and a second
+  tool reusing a name already sent are left out and reported by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from livekit.agents import llm
+
+from ..log import logger
+
+_EMPTY_PARAMETERS: Mapping[str, Any] = {"type": "object", "properties": {}}
+
+# JSON schema keywords whose value is a map of name -> subschema
+_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions")
+# JSON schema keywords whose value is a subschema or a list of subschemas
+_SUBSCHEMA_LISTS = ("items", "prefixItems", "anyOf", "oneOf", "allOf")
+
+_TOOL_CHOICE_MODES: Mapping[str, str] = {"auto": "auto", "none": "none", "required": "any"}
+
+
+def to_mistral_tools(tools: Sequence[llm.Tool]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Function schemas in Mistral's format, and the names of the tools left out."""
+    schemas: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    sent_names: set[str] = set()
+    for tool in tools:
+        function = _to_function(tool)
+        if function is None or function["name"] in sent_names:
+            logger.debug("tool not sent to Mistral", extra={"tool_name": tool.id})
+            skipped.append(tool.id)
+            continue
+        sent_names.add(function["name"])
+        schemas.append({"type": "function", "function": function})
+    return schemas, skipped
+
+
+def to_mistral_tool_choice(choice: llm.ToolChoice) -> str | dict[str, Any]:
+    """``auto`` and ``none`` unchanged, ``required`` as ``any``, a named function kept."""
+    if isinstance(choice, dict):
+        return {"type": "function", "function": {"name": choice["function"]["name"]}}
+    try:
+        return _TOOL_CHOICE_MODES[choice]
+    except KeyError:
+        raise ValueError(f"unsupported tool_choice: {choice!r}") from None
+
+
+def is_strict_compatible(schema: object) -> bool:
+    """Whether every object schema inside is closed and requires all of its properties."""
+    if isinstance(schema, list):
+        return all(is_strict_compatible(item) for item in schema)
+    if not isinstance(schema, dict):
+        return True
+    if _is_object_schema(schema) and not _is_closed_object(schema):
+        return False
+    subschemas: list[object] = []
+    for key in _SUBSCHEMA_MAPS:
+        if isinstance(named := schema.get(key), dict):
+            subschemas.extend(named.values())
+    subschemas.extend(schema[key] for key in _SUBSCHEMA_LISTS if key in schema)
+    return all(is_strict_compatible(subschema) for subschema in subschemas)
+
+
+def _to_function(tool: llm.Tool) -> dict[str, Any] | None:
+    match tool:
+        case llm.FunctionTool():
+            return _function_tool_function(tool)
+        case llm.RawFunctionTool():
+            return _raw_tool_function(tool)
+        case _:
+            return None
+
+
+def _function_tool_function(tool: llm.FunctionTool[Any, Any]) -> dict[str, Any]:
+    strict_schema = llm.utils.build_strict_openai_schema(tool)
+    parameters: dict[str, Any] = strict_schema["function"]["parameters"]
+    return _function(tool.info.name, tool.info.description, parameters, may_be_strict=True)
+
+
+def _raw_tool_function(tool: llm.RawFunctionTool[Any, Any]) -> dict[str, Any]:
+    raw = tool.info.raw_schema
+    parameters = raw.get("parameters") or dict(_EMPTY_PARAMETERS)
+    may_be_strict = raw.get("strict") is not False
+    return _function(tool.info.name, raw.get("description"), parameters, may_be_strict)
+
+
+def _function(
+    name: str, description: str | None, parameters: dict[str, Any], may_be_strict: bool
+) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": name}
+    if description:
+        function["description"] = description
+    function["parameters"] = parameters
+    if may_be_strict and is_strict_compatible(parameters):
+        function["strict"] = True
+    return function
+
+
+def _is_object_schema(schema: dict[str, Any]) -> bool:
+    kind = schema.get("type")
+    is_object_type = kind == "object" or (isinstance(kind, list) and "object" in kind)
+    return is_object_type or "properties" in schema
+
+
+def _is_closed_object(schema: dict[str, Any]) -> bool:
+    properties = schema.get("properties") or {}
+    required = schema.get("required") or []
+    return schema.get("additionalProperties") is False and set(properties) <= set(required)

@@ -1,0 +1,112 @@
+"""The resolved settings of one ``LLM``: a single dataclass, checked as a whole."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, fields
+from typing import Any, get_args
+
+from livekit.agents.llm import ToolChoice
+
+from .models import AgentInstructions, Mode, ReasoningEffort
+
+AGENT_ID = re.compile(
+    r"^(ag_[0-9a-fA-F]{32}|ag:[0-9a-fA-F]{8}:\d{8}:[A-Za-z0-9_-]+:[0-9a-fA-F]{8})$"
+)
+
+_RANGES: dict[str, tuple[float, float]] = {
+    "temperature": (0.0, 1.5),
+    "top_p": (0.0, 1.0),
+    "presence_penalty": (-2.0, 2.0),
+    "frequency_penalty": (-2.0, 2.0),
+}
+
+
+@dataclass
+class LLMOptions:
+    model: str
+    mode: Mode = "normal"
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    random_seed: int | None = None
+    safe_prompt: bool | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    stop: str | list[str] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: Any = None
+    reasoning_effort: ReasoningEffort | None = None
+    agent_version: int | str | None = None
+    agent_instructions: AgentInstructions = "inline"
+
+    @classmethod
+    def names(cls) -> frozenset[str]:
+        return frozenset(f.name for f in fields(cls))
+
+
+def check_options(opts: LLMOptions) -> None:
+    """Raise ``ValueError`` saying what is wrong and what is allowed; nothing is sent before."""
+    _check_mode(opts)
+    for name, (low, high) in _RANGES.items():
+        value = getattr(opts, name)
+        if value is not None and not (
+            isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high
+        ):
+            raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+    if opts.max_tokens is not None and not (_is_int(opts.max_tokens) and opts.max_tokens >= 1):
+        raise ValueError(f"max_tokens must be a whole number >= 1, got {opts.max_tokens!r}")
+    if opts.random_seed is not None and not (_is_int(opts.random_seed) and opts.random_seed >= 0):
+        raise ValueError(f"random_seed must be a whole number >= 0, got {opts.random_seed!r}")
+    if opts.stop is not None and not _is_stop(opts.stop):
+        raise ValueError(f"stop must be a string or a list of strings, got {opts.stop!r}")
+    _check_choice("reasoning_effort", opts.reasoning_effort, get_args(ReasoningEffort))
+    _check_choice("agent_instructions", opts.agent_instructions, get_args(AgentInstructions))
+    check_tool_choice(opts.tool_choice)
+
+
+def check_tool_choice(choice: object) -> None:
+    if choice is None or choice in ("auto", "required", "none"):
+        return
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        function = choice.get("function")
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            return
+    raise ValueError(
+        "tool_choice must be 'auto', 'required', 'none' or "
+        f"{{'type': 'function', 'function': {{'name': ...}}}}, got {choice!r}"
+    )
+
+
+def _check_mode(opts: LLMOptions) -> None:
+    if opts.mode not in get_args(Mode):
+        raise ValueError(f"mode must be one of {list(get_args(Mode))}, got {opts.mode!r}")
+    if not isinstance(opts.model, str) or not opts.model.strip():
+        raise ValueError("model must be a non-empty string (a model name or an agent id)")
+    is_agent = bool(AGENT_ID.match(opts.model))
+    if opts.mode == "normal" and (is_agent or opts.model.startswith(("ag_", "ag:"))):
+        raise ValueError(
+            f"{opts.model!r} is an agent id: use LLM(model=..., mode='agent') to talk to an agent"
+        )
+    if opts.mode == "agent" and not is_agent:
+        raise ValueError(
+            f"{opts.model!r} is not an agent id ('ag_' + 32 hex characters, or a legacy "
+            "'ag:...' id): pass an agent id, or use mode='normal' for a model name"
+        )
+
+
+def _check_choice(name: str, value: object, allowed: tuple[object, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_stop(value: object) -> bool:
+    if isinstance(value, str):
+        return True
+    return isinstance(value, list) and all(isinstance(s, str) for s in value)

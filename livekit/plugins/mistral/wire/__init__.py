@@ -1,0 +1,1 @@
+"""Wire layer: HTTP to Mistral and Server-Sent Events decoding."""

@@ -1,0 +1,245 @@
+"""HTTP to Mistral with aiohttp: one pooled session, JSON requests, event streams.
+
+The streaming hot path lives here and in :mod:`.sse`: bytes from ``iter_any()`` go straight
+into the decoder, each event's JSON is parsed once by the caller, and no model object is
+built per event. Timeouts use aiohttp's ``sock_read`` (an idle timer reset on every read, so
+it bounds both the wait for the first byte and the gap between events) instead of a
+``wait_for`` task per read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import aiohttp
+from livekit.agents import APIConnectionError, APITimeoutError
+
+from ..errors import MistralStatusError, status_error
+from ..log import logger
+from ..version import __version__
+from .sse import SSEDecoder, SSEEvent, SSEProtocolError
+
+DEFAULT_BASE_URL = "https://api.mistral.ai"
+_USER_AGENT = f"livekit-plugins-mistral/{__version__}"
+
+
+class AttemptState(Protocol):
+    """What error mapping needs to know about the attempt in flight."""
+
+    @property
+    def output_sent(self) -> bool: ...
+
+
+def normalize_base_url(base_url: str | None) -> str:
+    """The server root, like the SDK's ``server_url``; a trailing ``/v1`` is accepted."""
+    url = (base_url or DEFAULT_BASE_URL).strip().rstrip("/")
+    if url.endswith("/v1"):
+        url = url[: -len("/v1")]
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL!r}, got {base_url!r}"
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+        logger.warning(
+            "base_url uses plain http to a non-loopback host: the API key travels unencrypted",
+            extra={"host": parts.hostname},
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class MistralHTTP:
+    """The plugin's connection to Mistral. Owns its aiohttp session unless one is given."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self.base_url = normalize_base_url(base_url)
+        self._session = session
+        self._owns_session = session is None
+
+    def __repr__(self) -> str:
+        return f"MistralHTTP(base_url={self.base_url!r})"
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
+            )
+            self._owns_session = True
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._owns_session and self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    def headers(self, *, stream: bool) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self._api_key}",
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream" if stream else "application/json",
+            "User-Agent": _USER_AGENT,
+        }
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        path: str,
+        body: bytes,
+        *,
+        timeout: float,
+        state: AttemptState,
+        agent_id: str | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """POST ``body`` and yield the 200 event-stream response; any other answer raises.
+
+        The response is closed on the way out unless it was read to the end, so a cancelled
+        stream (a voice interruption) drops its connection at once instead of draining it.
+        """
+        resp = await self.session().post(
+            self.base_url + path,
+            data=body,
+            headers=self.headers(stream=True),
+            timeout=_timeout(timeout),
+        )
+        try:
+            if resp.status != 200:
+                raise await _error_from(resp, state, agent_id)
+            ctype = resp.headers.get("Content-Type", "")
+            if not ctype.startswith("text/event-stream"):
+                raise await _not_a_stream(resp, ctype, state, agent_id)
+            yield resp
+        finally:
+            if resp.content.at_eof():
+                resp.release()
+            else:
+                resp.close()
+
+    async def get_json(self, path: str, *, timeout: float, agent_id: str | None = None) -> Any:
+        """GET a JSON document (models list, agent details); error statuses raise."""
+        async with self.session().get(
+            self.base_url + path,
+            headers=self.headers(stream=False),
+            timeout=_timeout(timeout),
+        ) as resp:
+            if resp.status != 200:
+                raise await _error_from(resp, _NOTHING_SENT, agent_id)
+            return await resp.json(content_type=None)
+
+
+async def iter_events(resp: aiohttp.ClientResponse, decoder: SSEDecoder) -> AsyncIterator[SSEEvent]:
+    """The response's events in order; the last one is flushed at EOF."""
+    async for chunk in resp.content.iter_any():
+        for event in decoder.feed(chunk):
+            yield event
+    for event in decoder.close():
+        yield event
+
+
+@contextlib.contextmanager
+def transport_errors(state: AttemptState, *, timeout: float) -> Iterator[None]:
+    """Translate aiohttp/asyncio failures into LiveKit's APIError family.
+
+    Nothing is retryable once output was sent: a retry would make the agent say it twice.
+    """
+    try:
+        yield
+    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as e:
+        raise APITimeoutError(
+            f"Mistral sent nothing for {timeout:g}s (conn_options.timeout); "
+            "the request was abandoned",
+            retryable=not state.output_sent,
+        ) from e
+    except aiohttp.ClientConnectorError as e:
+        raise APIConnectionError(
+            f"could not connect to Mistral at {e.host}:{e.port} ({e.os_error.strerror or e}); "
+            "check the network and base_url",
+            retryable=not state.output_sent,
+        ) from e
+    except (aiohttp.ClientError, SSEProtocolError) as e:
+        raise APIConnectionError(
+            f"the connection to Mistral broke before the answer was complete ({_reason(e)})",
+            retryable=not state.output_sent,
+        ) from e
+
+
+def parse_event(data: str, state: AttemptState) -> dict[str, Any]:
+    """One event's JSON object; anything else abandons the stream."""
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise APIConnectionError(
+            "Mistral sent an event that is not a JSON object; the stream was abandoned",
+            retryable=not state.output_sent,
+        )
+    return payload
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, connect=seconds, sock_read=seconds)
+
+
+class _NothingSent:
+    output_sent = False
+
+
+_NOTHING_SENT = _NothingSent()
+
+
+async def _read_body(resp: aiohttp.ClientResponse) -> object:
+    raw = await resp.read()
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+async def _error_from(
+    resp: aiohttp.ClientResponse, state: AttemptState, agent_id: str | None
+) -> MistralStatusError:
+    body = await _read_body(resp)
+    return status_error(
+        resp.status, body, resp.headers, output_sent=state.output_sent, agent_id=agent_id
+    )
+
+
+async def _not_a_stream(
+    resp: aiohttp.ClientResponse, ctype: str, state: AttemptState, agent_id: str | None
+) -> MistralStatusError:
+    body = await _read_body(resp)
+    err = status_error(
+        resp.status, body, resp.headers, output_sent=state.output_sent, agent_id=agent_id
+    )
+    err.message = (
+        f"Mistral answered {ctype or 'no content type'} instead of an event stream; "
+        "check that base_url points at the Mistral API"
+    )
+    return err
