@@ -1,0 +1,555 @@
+"""The body schemas of the two endpoints: pydantic-style 422 errors, all reported at once.
+
+Each error is ``{"type", "loc", "msg", "input"[, "ctx"]}`` with the type names and messages
+pydantic (behind the live API) uses, e.g. ``extra_forbidden`` / "Extra inputs are not
+permitted". Every field is nullable, as in the API's schema: ``null`` means "not set".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
+_TOOL_NAME_RE = re.compile(TOOL_NAME_PATTERN)
+
+Loc = tuple[str | int, ...]
+
+
+# --- collecting 422 errors ------------------------------------------------------------------
+
+
+class _Errors:
+    """Pydantic-style validation errors, gathered so one 422 lists them all."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, type_: str, loc: Loc, msg: str, value: Any, **ctx: Any) -> None:
+        item: dict[str, Any] = {"type": type_, "loc": list(loc), "msg": msg, "input": value}
+        if ctx:
+            item["ctx"] = ctx
+        self.items.append(item)
+
+    def extra(self, obj: Mapping[str, Any], allowed: Collection[str], loc: Loc) -> None:
+        for key in obj:
+            if key not in allowed:
+                self.add("extra_forbidden", (*loc, key), "Extra inputs are not permitted", obj[key])
+
+    def missing(self, obj: Mapping[str, Any], required: Collection[str], loc: Loc) -> None:
+        for key in required:
+            if key not in obj:
+                self.add("missing", (*loc, key), "Field required", dict(obj))
+
+
+Check = Callable[[_Errors, Any, Loc], None]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number(ge: float | None = None, le: float | None = None) -> Check:
+    def check(errs: _Errors, value: Any, loc: Loc) -> None:
+        if not _is_number(value):
+            errs.add("float_type", loc, "Input should be a valid number", value)
+        elif ge is not None and value < ge:
+            errs.add(
+                "greater_than_equal",
+                loc,
+                f"Input should be greater than or equal to {ge}",
+                value,
+                ge=ge,
+            )
+        elif le is not None and value > le:
+            errs.add(
+                "less_than_equal", loc, f"Input should be less than or equal to {le}", value, le=le
+            )
+
+    return check
+
+
+def _integer(ge: int | None = None) -> Check:
+    def check(errs: _Errors, value: Any, loc: Loc) -> None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            errs.add("int_type", loc, "Input should be a valid integer", value)
+        elif ge is not None and value < ge:
+            errs.add(
+                "greater_than_equal",
+                loc,
+                f"Input should be greater than or equal to {ge}",
+                value,
+                ge=ge,
+            )
+
+    return check
+
+
+def _of_type(kind: type | tuple[type, ...], type_: str, msg: str) -> Check:
+    def check(errs: _Errors, value: Any, loc: Loc) -> None:
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _types(kind)):
+            errs.add(type_, loc, msg, value)
+
+    return check
+
+
+def _types(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+_str = _of_type(str, "string_type", "Input should be a valid string")
+_bool = _of_type(bool, "bool_type", "Input should be a valid boolean")
+_dict = _of_type(dict, "dict_type", "Input should be a valid dictionary")
+_list = _of_type(list, "list_type", "Input should be a valid list")
+
+
+def _literal(*allowed: str) -> Check:
+    quoted = [f"'{value}'" for value in allowed]
+    expected = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+    def check(errs: _Errors, value: Any, loc: Loc) -> None:
+        if value not in allowed:
+            errs.add("literal_error", loc, f"Input should be {expected}", value, expected=expected)
+
+    return check
+
+
+def _stop(errs: _Errors, value: Any, loc: Loc) -> None:
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _str(errs, item, (*loc, "list[str]", i))
+    elif not isinstance(value, str):
+        errs.add("string_type", (*loc, "str"), "Input should be a valid string", value)
+
+
+def _response_format(errs: _Errors, value: Any, loc: Loc) -> None:
+    if not isinstance(value, dict):
+        _dict(errs, value, loc)
+        return
+    errs.extra(value, {"type", "json_schema"}, loc)
+    kind = value.get("type", "text")
+    _literal("text", "json_object", "json_schema")(errs, kind, (*loc, "type"))
+    if kind != "json_schema":
+        return
+    schema = value.get("json_schema")
+    if not isinstance(schema, dict):
+        errs.add(
+            "missing" if schema is None else "dict_type",
+            (*loc, "json_schema"),
+            "Field required" if schema is None else "Input should be a valid dictionary",
+            schema,
+        )
+        return
+    errs.missing(schema, ("name", "schema"), (*loc, "json_schema"))
+
+
+def _check_fields(
+    errs: _Errors, body: Mapping[str, Any], table: Mapping[str, Check], loc: Loc
+) -> None:
+    """Run the table's check on every field present and not null (all are nullable)."""
+    for key, check in table.items():
+        value = body.get(key)
+        if value is not None:
+            check(errs, value, (*loc, key))
+
+
+_SAMPLING_FIELDS: dict[str, Check] = {
+    "temperature": _number(ge=0, le=1.5),
+    "top_p": _number(ge=0, le=1),
+    "max_tokens": _integer(ge=1),
+    "random_seed": _integer(ge=0),
+    "stop": _stop,
+    "presence_penalty": _number(ge=-2, le=2),
+    "frequency_penalty": _number(ge=-2, le=2),
+    "prediction": _dict,
+    "response_format": _response_format,
+    "reasoning_effort": _literal("none", "minimal", "low", "medium", "high", "xhigh"),
+}
+
+_TOOL_CHOICES = ("auto", "none", "any", "required")
+
+
+# --- tools ----------------------------------------------------------------------------------
+
+
+def _tool_name(errs: _Errors, value: Any, loc: Loc) -> None:
+    if not isinstance(value, str):
+        _str(errs, value, loc)
+    elif not _TOOL_NAME_RE.match(value):
+        errs.add(
+            "string_pattern_mismatch",
+            loc,
+            f"String should match pattern '{TOOL_NAME_PATTERN}'",
+            value,
+            pattern=TOOL_NAME_PATTERN,
+        )
+
+
+def _function_tool(errs: _Errors, tool: Mapping[str, Any], loc: Loc) -> None:
+    errs.extra(tool, {"type", "function"}, loc)
+    function = tool.get("function")
+    if not isinstance(function, dict):
+        errs.add(
+            "missing" if function is None else "model_type",
+            (*loc, "function"),
+            "Field required" if function is None else "Input should be an object",
+            function,
+        )
+        return
+    floc = (*loc, "function")
+    errs.extra(function, {"name", "description", "parameters", "strict"}, floc)
+    errs.missing(function, ("name", "parameters"), floc)
+    if "name" in function:
+        _tool_name(errs, function["name"], (*floc, "name"))
+    _check_fields(errs, function, {"description": _str, "parameters": _dict, "strict": _bool}, floc)
+
+
+def _chat_tools(errs: _Errors, tools: Any, loc: Loc) -> None:
+    if not isinstance(tools, list):
+        _list(errs, tools, loc)
+        return
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            _dict(errs, tool, (*loc, i))
+            continue
+        _literal("function")(errs, tool.get("type", "function"), (*loc, i, "type"))
+        _function_tool(errs, tool, (*loc, i))
+
+
+def _tool_choice(errs: _Errors, value: Any, loc: Loc) -> None:
+    if isinstance(value, str):
+        _literal(*_TOOL_CHOICES)(errs, value, (*loc, "ToolChoiceEnum"))
+        return
+    if not isinstance(value, dict):
+        errs.add("model_type", (*loc, "ToolChoice"), "Input should be an object", value)
+        return
+    tloc = (*loc, "ToolChoice")
+    errs.extra(value, {"type", "function"}, tloc)
+    _literal("function")(errs, value.get("type", "function"), (*tloc, "type"))
+    function = value.get("function")
+    if not isinstance(function, dict):
+        errs.add("missing", (*tloc, "function"), "Field required", value)
+        return
+    errs.extra(function, {"name"}, (*tloc, "function"))
+    errs.missing(function, ("name",), (*tloc, "function"))
+    if "name" in function:
+        _str(errs, function["name"], (*tloc, "function", "name"))
+
+
+# --- chat messages --------------------------------------------------------------------------
+
+_ROLES = ("assistant", "system", "tool", "user")
+_MESSAGE_KEYS: dict[str, frozenset[str]] = {
+    "system": frozenset({"role", "content"}),
+    "user": frozenset({"role", "content"}),
+    "assistant": frozenset({"role", "content", "tool_calls", "prefix"}),
+    "tool": frozenset({"role", "content", "tool_call_id", "name"}),
+}
+_REQUIRED_CONTENT = frozenset({"system", "user", "tool"})
+_CHUNK_TYPES = (
+    "text",
+    "image_url",
+    "input_audio",
+    "document_url",
+    "reference",
+    "file",
+    "thinking",
+    "audio",
+    "tool_reference",
+)
+
+
+def _content(errs: _Errors, value: Any, loc: Loc, *, nullable: bool = True) -> None:
+    if (value is None and nullable) or isinstance(value, str):
+        return
+    if not isinstance(value, list):
+        errs.add("string_type", (*loc, "str"), "Input should be a valid string", value)
+        return
+    for i, chunk in enumerate(value):
+        _content_chunk(errs, chunk, (*loc, "list", i))
+
+
+def _content_chunk(errs: _Errors, chunk: Any, loc: Loc) -> None:
+    if not isinstance(chunk, dict) or chunk.get("type") not in _CHUNK_TYPES:
+        tag = chunk.get("type") if isinstance(chunk, dict) else None
+        expected = ", ".join(f"'{t}'" for t in _CHUNK_TYPES)
+        errs.add(
+            "union_tag_invalid",
+            loc,
+            f"Input tag '{tag}' found using 'type' does not match any of the expected "
+            f"tags: {expected}",
+            chunk,
+        )
+        return
+    kind = chunk["type"]
+    if kind == "text":
+        errs.missing(chunk, ("text",), (*loc, kind))
+        _check_fields(errs, chunk, {"text": _str}, (*loc, kind))
+    elif kind == "image_url":
+        errs.missing(chunk, ("image_url",), (*loc, kind))
+        url = chunk.get("image_url")
+        if url is not None and not isinstance(url, str | dict):
+            errs.add(
+                "string_type", (*loc, kind, "image_url"), "Input should be a valid string", url
+            )
+
+
+def _tool_calls(errs: _Errors, value: Any, loc: Loc) -> None:
+    if not isinstance(value, list):
+        _list(errs, value, loc)
+        return
+    for i, call in enumerate(value):
+        cloc = (*loc, i)
+        if not isinstance(call, dict):
+            _dict(errs, call, cloc)
+            continue
+        errs.extra(call, {"id", "type", "function", "index"}, cloc)
+        errs.missing(call, ("function",), cloc)
+        _check_fields(
+            errs, call, {"id": _str, "type": _literal("function"), "index": _integer()}, cloc
+        )
+        function = call.get("function")
+        if isinstance(function, dict):
+            floc = (*cloc, "function")
+            errs.extra(function, {"name", "arguments"}, floc)
+            errs.missing(function, ("name", "arguments"), floc)
+            _check_fields(errs, function, {"name": _str, "arguments": _arguments}, floc)
+        elif function is not None:
+            _dict(errs, function, (*cloc, "function"))
+
+
+def _arguments(errs: _Errors, value: Any, loc: Loc) -> None:
+    if not isinstance(value, str | dict):
+        errs.add("string_type", (*loc, "str"), "Input should be a valid string", value)
+
+
+def _message(errs: _Errors, message: Any, loc: Loc) -> None:
+    if not isinstance(message, dict):
+        errs.add(
+            "model_attributes_type", loc, "Input should be a valid dictionary or object", message
+        )
+        return
+    role = message.get("role")
+    if role not in _ROLES:
+        expected = ", ".join(f"'{r}'" for r in _ROLES)
+        errs.add(
+            "union_tag_invalid",
+            loc,
+            f"Input tag '{role}' found using 'role' does not match any of the expected "
+            f"tags: {expected}",
+            message,
+        )
+        return
+    mloc = (*loc, role)
+    errs.extra(message, _MESSAGE_KEYS[role], mloc)
+    if role in _REQUIRED_CONTENT:
+        errs.missing(message, ("content",), mloc)
+    if "content" in message:
+        _content(errs, message["content"], (*mloc, "content"), nullable=role != "system")
+    extra_checks: dict[str, Check] = {
+        "tool_calls": _tool_calls,
+        "prefix": _bool,
+        "tool_call_id": _str,
+        "name": _str,
+    }
+    _check_fields(errs, message, extra_checks, mloc)
+
+
+def _messages(errs: _Errors, value: Any, loc: Loc) -> None:
+    if not isinstance(value, list):
+        _list(errs, value, loc)
+        return
+    if not value:
+        errs.add(
+            "too_short",
+            loc,
+            "List should have at least 1 item after validation, not 0",
+            value,
+            field_type="List",
+            min_length=1,
+            actual_length=0,
+        )
+    for i, message in enumerate(value):
+        _message(errs, message, (*loc, i))
+
+
+_CHAT_FIELDS: dict[str, Check] = {
+    "model": _str,
+    "messages": _messages,
+    **_SAMPLING_FIELDS,
+    "stream": _bool,
+    "metadata": _dict,
+    "tools": _chat_tools,
+    "tool_choice": _tool_choice,
+    "n": _integer(ge=1),
+    "parallel_tool_calls": _bool,
+    "prompt_mode": _literal("reasoning"),
+    "guardrails": _list,
+    "prompt_cache_key": _str,
+    "service_tier": _literal("auto", "standard_only"),
+    "safe_prompt": _bool,
+}
+CHAT_FIELDS: frozenset[str] = frozenset(_CHAT_FIELDS)
+"""Every body field ``POST /v1/chat/completions`` accepts; others get 422 extra_forbidden."""
+
+
+def chat_schema_errors(body: Any) -> list[dict[str, Any]]:
+    """The 422 errors of a ``POST /v1/chat/completions`` body (empty: valid)."""
+    errs = _Errors()
+    if not isinstance(body, dict):
+        errs.add(
+            "model_attributes_type", ("body",), "Input should be a valid dictionary or object", body
+        )
+        return errs.items
+    errs.missing(body, ("model", "messages"), ("body",))
+    errs.extra(body, CHAT_FIELDS, ("body",))
+    _check_fields(errs, body, _CHAT_FIELDS, ("body",))
+    return errs.items
+
+
+# --- conversation entries and fields -----------------------------------------------------
+
+_ENTRY_COMMON = frozenset({"object", "type", "created_at", "completed_at", "id"})
+_ENTRY_KEYS: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
+    # type: (allowed keys besides the common ones, required keys)
+    "message.input": (frozenset({"role", "content", "prefix"}), ("role", "content")),
+    "message.output": (frozenset({"role", "content", "agent_id", "model"}), ("content",)),
+    "function.call": (
+        frozenset(
+            {"tool_call_id", "name", "arguments", "agent_id", "model", "confirmation_status"}
+        ),
+        ("tool_call_id", "name", "arguments"),
+    ),
+    "function.result": (frozenset({"tool_call_id", "result"}), ("tool_call_id", "result")),
+    "agent.handoff": (
+        frozenset({"previous_agent_id", "previous_agent_name", "next_agent_id", "next_agent_name"}),
+        ("previous_agent_id", "previous_agent_name", "next_agent_id", "next_agent_name"),
+    ),
+    "tool.execution": (
+        frozenset({"name", "arguments", "agent_id", "model", "info"}),
+        ("name", "arguments"),
+    ),
+}
+_ENTRY_FIELDS: dict[str, Check] = {
+    "role": _literal("user", "assistant"),
+    "tool_call_id": _str,
+    "name": _str,
+    "arguments": _arguments,
+    "result": _str,
+    "prefix": _bool,
+}
+
+
+def entry_type(entry: Mapping[str, Any]) -> str | None:
+    """The entry's type; the SDK always sends one, but the schema lets it default."""
+    if "type" in entry:
+        kind = entry["type"]
+        return kind if isinstance(kind, str) else None
+    if "result" in entry:
+        return "function.result"
+    if "tool_call_id" in entry:
+        return "function.call"
+    return "message.input" if "role" in entry else None
+
+
+def _entry(errs: _Errors, entry: Any, loc: Loc) -> None:
+    if not isinstance(entry, dict):
+        _dict(errs, entry, loc)
+        return
+    kind = entry_type(entry)
+    if kind not in _ENTRY_KEYS:
+        expected = ", ".join(f"'{t}'" for t in _ENTRY_KEYS)
+        errs.add(
+            "union_tag_invalid",
+            loc,
+            f"Input tag '{kind}' found using 'type' does not match any of the expected "
+            f"tags: {expected}",
+            entry,
+        )
+        return
+    allowed, required = _ENTRY_KEYS[kind]
+    eloc = (*loc, kind)
+    errs.extra(entry, allowed | _ENTRY_COMMON, eloc)
+    errs.missing(entry, required, eloc)
+    if "content" in entry:
+        _content(errs, entry["content"], (*eloc, "content"), nullable=False)
+    _check_fields(errs, entry, _ENTRY_FIELDS, eloc)
+
+
+def _inputs(errs: _Errors, value: Any, loc: Loc) -> None:
+    if isinstance(value, str):
+        return
+    if not isinstance(value, list):
+        errs.add("string_type", (*loc, "str"), "Input should be a valid string", value)
+        return
+    for i, entry in enumerate(value):
+        _entry(errs, entry, (*loc, "list[InputEntries]", i))
+
+
+_BUILTIN_TOOLS = (
+    "web_search",
+    "web_search_premium",
+    "code_interpreter",
+    "image_generation",
+    "document_library",
+    "connector",
+)
+
+
+def _conversation_tools(errs: _Errors, tools: Any, loc: Loc) -> None:
+    if not isinstance(tools, list):
+        _list(errs, tools, loc)
+        return
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            _dict(errs, tool, (*loc, i))
+            continue
+        kind = tool.get("type")
+        if kind == "function":
+            _function_tool(errs, tool, (*loc, i, "function"))
+        else:
+            _literal("function", *_BUILTIN_TOOLS)(errs, kind, (*loc, i, "type"))
+
+
+def _completion_args(errs: _Errors, value: Any, loc: Loc) -> None:
+    if not isinstance(value, dict):
+        _dict(errs, value, loc)
+        return
+    table = {**_SAMPLING_FIELDS, "tool_choice": _literal(*_TOOL_CHOICES)}
+    errs.extra(value, table, loc)
+    _check_fields(errs, value, table, loc)
+
+
+_CONVERSATION_FIELDS: dict[str, Check] = {
+    "inputs": _inputs,
+    "stream": _bool,
+    "store": _bool,
+    "handoff_execution": _literal("server", "client"),
+    "instructions": _str,
+    "tools": _conversation_tools,
+    "completion_args": _completion_args,
+    "guardrails": _list,
+    "name": _str,
+    "description": _str,
+    "metadata": _dict,
+    "agent_id": _str,
+    "agent_version": _of_type((int, str), "int_type", "Input should be a valid integer"),
+    "model": _str,
+}
+CONVERSATION_FIELDS: frozenset[str] = frozenset(_CONVERSATION_FIELDS)
+"""Every body field ``POST /v1/conversations`` accepts; others get 422 extra_forbidden."""
+
+
+def conversation_schema_errors(body: Any) -> list[dict[str, Any]]:
+    """The 422 errors of a ``POST /v1/conversations`` body (empty: valid)."""
+    errs = _Errors()
+    if not isinstance(body, dict):
+        errs.add(
+            "model_attributes_type", ("body",), "Input should be a valid dictionary or object", body
+        )
+        return errs.items
+    errs.missing(body, ("inputs",), ("body",))
+    errs.extra(body, CONVERSATION_FIELDS, ("body",))
+    _check_fields(errs, body, _CONVERSATION_FIELDS, ("body",))
+    return errs.items

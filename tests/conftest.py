@@ -1,0 +1,43 @@
+"""Shared fixtures: a real local Mistral server on 127.0.0.1 for every test that talks HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from livekit.agents import APIConnectOptions
+
+from livekit.plugins.mistral import LLM
+from livekit.plugins.mistral.testing import LocalMistral
+
+API_KEY = "sk-test-7f3a9c1e5b2d4f6a8c0e"
+AGENT_ID = "ag_0680b7000e847f6e80003620e5d4d99d"
+OTHER_AGENT_ID = "ag_11112222333344445555666677778888"
+
+# short timeouts and intervals so fault tests finish fast; the values are still real
+FAST = APIConnectOptions(max_retry=2, retry_interval=0.05, timeout=1.0)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[LocalMistral]:
+    async with LocalMistral(api_key=API_KEY) as srv:
+        srv.add_agent(AGENT_ID, name="support")
+        srv.add_agent(OTHER_AGENT_ID, name="billing")
+        yield srv
+
+
+@pytest.fixture
+async def make_llm(server: LocalMistral) -> AsyncIterator[Callable[..., LLM]]:
+    made: list[LLM] = []
+
+    def make(**kwargs: Any) -> LLM:
+        kwargs.setdefault("api_key", API_KEY)
+        kwargs.setdefault("base_url", server.base_url)
+        llm = LLM(**kwargs)
+        made.append(llm)
+        return llm
+
+    yield make
+    for llm in made:
+        await llm.aclose()
