@@ -7,6 +7,7 @@ conversation with the whole history rebuilt from the ``ChatContext`` and ``store
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -173,9 +174,10 @@ class AgentStream(llm.LLMStream):
                 async with self._http.stream(
                     CONVERSATIONS_PATH, body, timeout=timeout, state=self, agent_id=self._agent_id
                 ) as resp:
-                    await self._pump(resp, assembler)
-        except AgentStreamError as e:
-            raise self._agent_error(e.status, e.body, assembler) from None
+                    try:
+                        await self._pump(resp, assembler)
+                    except AgentStreamError as e:
+                        raise self._agent_error(e, resp.headers, assembler) from None
         except APIError as e:
             raise self._as_agent_error(e, assembler) from e.__cause__
         if not assembler.done:
@@ -208,12 +210,12 @@ class AgentStream(llm.LLMStream):
             self.output_sent = True
 
     def _agent_error(
-        self, status: int, body: dict[str, Any], assembler: ConversationAssembler
+        self, e: AgentStreamError, headers: Mapping[str, str], assembler: ConversationAssembler
     ) -> AgentError:
         err = status_error(
-            status,
-            body,
-            {},
+            e.status,
+            e.body,
+            headers,
             output_sent=self.output_sent,
             agent_id=self._agent_id,
             conversation_id=assembler.conversation_id or None,

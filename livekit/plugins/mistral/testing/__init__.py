@@ -9,7 +9,7 @@ Example::
 
 from .rules import KNOWN_MODELS, RuleViolation, check_chat_request, check_conversation_request
 from .script import AgentReply, ChatReply, Fault, ToolCall
-from .server import Disconnect, Headers, LocalMistral, RecordedRequest
+from .server import Disconnect, Headers, LocalMistral, RecordedRequest, Responder
 
 __all__ = [
     "KNOWN_MODELS",
@@ -20,6 +20,7 @@ __all__ = [
     "Headers",
     "LocalMistral",
     "RecordedRequest",
+    "Responder",
     "RuleViolation",
     "ToolCall",
     "check_chat_request",

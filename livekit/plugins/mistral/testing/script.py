@@ -28,6 +28,9 @@ FaultKind = Literal[
     "in_stream_error",
     "oversized_event",
     "unknown_event",
+    "inject",
+    "raw_body",
+    "keep_alive",
 ]
 
 MID_STREAM_KINDS: frozenset[FaultKind] = frozenset(
@@ -39,6 +42,8 @@ MID_STREAM_KINDS: frozenset[FaultKind] = frozenset(
         "in_stream_error",
         "oversized_event",
         "unknown_event",
+        "inject",
+        "keep_alive",
     }
 )
 """Faults that act on a streamed answer after some events went out."""
@@ -155,6 +160,8 @@ class Fault:
     code: int = 0
     size_bytes: int = 0
     reply: Reply | None = None
+    content_type: str = "text/event-stream"
+    every: float = 0.0
 
     @classmethod
     def status(
@@ -252,6 +259,29 @@ class Fault:
         """Insert events a client does not know, then the normal reply (chat: a comment line
         and a chunk with empty ``choices``; conversations: an unknown event type)."""
         return cls("unknown_event", after_events=after_events, reply=reply)
+
+    @classmethod
+    def inject(cls, after_events: int, data: bytes, reply: Reply | None = None) -> Fault:
+        """Stream ``after_events`` events, write ``data`` verbatim (any bytes: several events,
+        a half event, garbage), then the rest of the reply."""
+        return cls("inject", body=bytes(data), after_events=after_events, reply=reply)
+
+    @classmethod
+    def keep_alive(
+        cls, after_events: int, every: float, seconds: float, reply: Reply | None = None
+    ) -> Fault:
+        """Stream ``after_events`` events, then only keep-alive comments (one every
+        ``every`` seconds) for ``seconds``, then the rest of the reply: bytes keep flowing
+        while no event does."""
+        return cls(
+            "keep_alive", after_events=after_events, seconds=seconds, every=every, reply=reply
+        )
+
+    @classmethod
+    def raw_body(cls, data: bytes, content_type: str = "text/event-stream") -> Fault:
+        """Answer 200 with ``data`` as the whole body (split by ``write_size`` like any
+        stream), e.g. bytes a fuzzer made up."""
+        return cls("raw_body", body=bytes(data), content_type=content_type)
 
     @property
     def is_mid_stream(self) -> bool:

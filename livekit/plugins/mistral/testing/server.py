@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from ssl import SSLContext
 from typing import Any, TypeVar, overload
 
 from aiohttp import web
@@ -81,6 +82,11 @@ class RecordedRequest:
     raw: bytes = b""
 
 
+Responder = Callable[[RecordedRequest], ChatReply | AgentReply | Fault | None]
+"""Chooses the answer to a request from its content, when the route's queue is empty:
+a reply or fault of the route's kind, or ``None`` for the demo brain."""
+
+
 @dataclass(frozen=True)
 class Disconnect:
     """A request whose client went away before the server finished answering."""
@@ -144,6 +150,12 @@ class LocalMistral:
         padding: add the ``"p"`` padding field to the demo brain's chat chunks.
         write_size: when set, every SSE frame is written in pieces of this many bytes (each
             its own HTTP chunk), so clients meet lines and UTF-8 characters split anywhere.
+        responder: picks the answer to a chat or conversation request from the request
+            itself once the queue is empty (see :data:`Responder`): a deterministic script
+            for concurrent clients, where a FIFO queue cannot say which request gets what.
+            Settable later as ``server.responder``.
+        ssl: serve HTTPS with this context (``base_url`` then starts with ``https://``),
+            e.g. to check that a client verifies certificates.
     """
 
     def __init__(
@@ -154,12 +166,16 @@ class LocalMistral:
         port: int = 0,
         padding: bool = True,
         write_size: int | None = None,
+        responder: Responder | None = None,
+        ssl: SSLContext | None = None,
     ) -> None:
         self.api_key = api_key
         self.host = host
         self.port = port
         self.padding = padding
         self.write_size = write_size
+        self.responder = responder
+        self.ssl = ssl
         self.requests: list[RecordedRequest] = []
         self.disconnects: list[Disconnect] = []
         self.open_streams = 0
@@ -179,10 +195,11 @@ class LocalMistral:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``: the root, without ``/v1``."""
+        """``http://127.0.0.1:<port>`` (``https`` with ``ssl``): the root, without ``/v1``."""
         if self._listener is None:
             raise RuntimeError("LocalMistral is not started")
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ssl is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     async def start(self) -> None:
         app = web.Application()
@@ -200,7 +217,9 @@ class LocalMistral:
         )
         await self._runner.setup()
         loop = asyncio.get_running_loop()
-        self._listener = await loop.create_server(self._new_connection, self.host, self.port)
+        self._listener = await loop.create_server(
+            self._new_connection, self.host, self.port, ssl=self.ssl
+        )
         self.port = self._listener.sockets[0].getsockname()[1]
 
     def _new_connection(self) -> asyncio.BaseProtocol:
@@ -322,18 +341,16 @@ class LocalMistral:
     async def _record(self, request: web.Request) -> _Exchange:
         raw = await request.read()
         body = _parse_json(raw)
-        recorded = None if body is _INVALID_JSON else body
-        self.requests.append(
-            RecordedRequest(
-                request.method,
-                request.path,
-                Headers(request.headers.items()),
-                recorded,
-                time.monotonic(),
-                raw,
-            )
+        recorded = RecordedRequest(
+            request.method,
+            request.path,
+            Headers(request.headers.items()),
+            None if body is _INVALID_JSON else body,
+            time.monotonic(),
+            raw,
         )
-        return _Exchange(request, body)
+        self.requests.append(recorded)
+        return _Exchange(request, body, recorded)
 
     def _pop_http_fault(self, path: str) -> Fault | None:
         matches = [p for p, q in self._http_faults.items() if q and path.startswith(p)]
@@ -353,7 +370,7 @@ class LocalMistral:
             return refused
         if (violation := check_chat_request(body, models=self._models)) is not None:
             return _violation(violation)
-        fault, reply = _next(exchange, self._chat_queue, ChatReply)
+        fault, reply = _next(exchange, self._chat_queue, ChatReply, self.responder)
         if fault is not None and not fault.is_mid_stream:
             if (response := await self._serve_fault(exchange, fault)) is not None:
                 return response
@@ -373,7 +390,7 @@ class LocalMistral:
         violation = check_conversation_request(body, self._agents, models=self._models)
         if violation is not None:
             return _violation(violation)
-        fault, reply = _next(exchange, self._conversation_queue, AgentReply)
+        fault, reply = _next(exchange, self._conversation_queue, AgentReply, self.responder)
         if fault is not None and not fault.is_mid_stream:
             if (response := await self._serve_fault(exchange, fault)) is not None:
                 return response
@@ -428,6 +445,8 @@ class LocalMistral:
             return web.Response(
                 status=200, text=_HTML_PAGE, content_type="text/html", headers=_base_headers()
             )
+        if fault.kind == "raw_body":
+            return await self._stream(exchange, [fault.body], 0.0, fault.content_type)
         if fault.kind == "stall_before_headers":
             if await self._pause(fault.seconds):
                 return None
@@ -500,6 +519,7 @@ class _Exchange:
 
     request: web.Request
     body: Any
+    recorded: RecordedRequest
     fault: Fault | None = None
     aborted: bool = False
     """True once the server itself reset the connection (not a client disconnect)."""
@@ -509,12 +529,15 @@ _RouteHandler = Callable[[_Exchange], Awaitable[web.StreamResponse]]
 
 
 def _next(
-    exchange: _Exchange, queue: deque[_R | Fault], kind: type[_R]
+    exchange: _Exchange, queue: deque[_R | Fault], kind: type[_R], responder: Responder | None
 ) -> tuple[Fault | None, _R | None]:
-    """The fault and reply for this request: a queued HTTP fault, else the queue's head."""
+    """The fault and reply for this request: a queued HTTP fault, else the queue's head,
+    else what the responder picks."""
     item: _R | Fault | None = exchange.fault
     if item is None and queue:
         item = queue.popleft()
+    if item is None and responder is not None:
+        item = _checked(responder(exchange.recorded), kind)
     if isinstance(item, Fault):
         return item, item.reply if isinstance(item.reply, kind) else None
     return None, item
@@ -531,6 +554,16 @@ async def _abort(exchange: _Exchange) -> web.StreamResponse:
 
 def _at_least_one(fault: Fault) -> Fault:
     return replace(fault, after_events=max(1, fault.after_events))
+
+
+def _checked(item: object, kind: type[_R]) -> _R | Fault | None:
+    """A responder's answer, refused loudly when it does not fit the route."""
+    if item is None or isinstance(item, kind):
+        return item
+    if isinstance(item, Fault):
+        _check_fault_reply(item, kind)
+        return item
+    raise TypeError(f"the responder must answer {kind.__name__}, Fault or None, got {item!r}")
 
 
 def _check_fault_reply(item: object, kind: type) -> None:

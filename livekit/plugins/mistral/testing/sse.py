@@ -77,5 +77,13 @@ def plan_stream(frames: Sequence[bytes], fault: Fault | None, dialect: FaultFram
         "in_stream_error": list(dialect.error(fault.message, fault.code)),
         "oversized_event": [dialect.oversized(fault.size_bytes), *tail],
         "unknown_event": [*dialect.unknown(), *tail],
+        "inject": [fault.body, *tail],
+        "keep_alive": [*_keep_alives(fault.every, fault.seconds), *tail],
     }
     return [*head, *inserted[fault.kind]]
+
+
+def _keep_alives(every: float, seconds: float) -> list[Step]:
+    """A comment every ``every`` seconds for ``seconds``: bytes that carry no event."""
+    count = max(1, round(seconds / every)) if every > 0 else 1
+    return [step for _ in range(count) for step in (Stall(every), COMMENT)]

@@ -158,9 +158,11 @@ async def iter_events(resp: aiohttp.ClientResponse, decoder: SSEDecoder) -> Asyn
 
 @contextlib.contextmanager
 def transport_errors(state: AttemptState, *, timeout: float) -> Iterator[None]:
-    """Translate aiohttp/asyncio failures into LiveKit's APIError family.
+    """Translate aiohttp/asyncio failures and unreadable events into LiveKit's APIError family.
 
     Nothing is retryable once output was sent: a retry would make the agent say it twice.
+    Messages do not repeat the cause: LiveKit's ``APIConnectionError.__str__`` appends the
+    root of the ``from e`` chain.
     """
     try:
         yield
@@ -172,22 +174,43 @@ def transport_errors(state: AttemptState, *, timeout: float) -> Iterator[None]:
         ) from e
     except aiohttp.ClientConnectorError as e:
         raise APIConnectionError(
-            f"could not connect to Mistral at {e.host}:{e.port} ({e.os_error.strerror or e}); "
-            "check the network and base_url",
+            f"could not connect to Mistral at {e.host}:{e.port}; check the network and base_url",
             retryable=not state.output_sent,
         ) from e
-    except (aiohttp.ClientError, SSEProtocolError) as e:
+    except SSEProtocolError as e:
         raise APIConnectionError(
-            f"the connection to Mistral broke before the answer was complete ({_reason(e)})",
+            "Mistral sent a malformed event stream; the stream was abandoned",
             retryable=not state.output_sent,
         ) from e
+    except aiohttp.ClientError as e:
+        raise APIConnectionError(
+            "the connection to Mistral broke before the answer was complete",
+            retryable=not state.output_sent,
+        ) from e
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as e:
+        # valid JSON of an unexpected shape (a string where an object belongs, a number
+        # that is not one) is a malformed event: LiveKit's contract allows only APIErrors
+        # out of _run, and only they are retried
+        raise APIConnectionError(
+            "Mistral sent an event the plugin cannot read; the stream was abandoned",
+            retryable=not state.output_sent,
+        ) from e
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+# NaN and Infinity, which Python's json accepts, are not JSON; letting them through turns
+# token counts into floats that int() cannot take
+_STRICT_JSON = json.JSONDecoder(parse_constant=_not_json)
 
 
 def parse_event(data: str, state: AttemptState) -> dict[str, Any]:
     """One event's JSON object; anything else abandons the stream."""
     try:
-        payload = json.loads(data)
-    except ValueError:
+        payload = _STRICT_JSON.decode(data)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json allows
         payload = None
     if not isinstance(payload, dict):
         raise APIConnectionError(
@@ -195,11 +218,6 @@ def parse_event(data: str, state: AttemptState) -> dict[str, Any]:
             retryable=not state.output_sent,
         )
     return payload
-
-
-def _reason(e: BaseException) -> str:
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def _timeout(seconds: float) -> aiohttp.ClientTimeout:
