@@ -325,3 +325,19 @@ async def test_connection_is_reused_across_agent_turns(server: LocalMistral, age
     for _ in range(3):
         await run(agent, ctx_with(("user", "Hi")))
     assert server.connections_opened == 1
+
+
+async def test_a_handoff_in_a_failed_turn_is_not_followed(server: LocalMistral, agent: LLM) -> None:
+    events: list[AgentHandoffEvent] = []
+    agent.on("agent_handoff", events.append)
+    server.queue_conversation(
+        Fault.cut_stream(
+            after_events=4, reply=AgentReply(text="abcdefgh", handoff_to=OTHER_AGENT_ID)
+        )
+    )
+    with pytest.raises(APIConnectionError):
+        await run(agent, ctx_with(("user", "Hi")), conn_options=NO_RETRY)
+    assert events == [] and agent.model == AGENT_ID
+    server.queue_conversation(AgentReply(text="still me"))
+    await run(agent, ctx_with(("user", "Hi again")))
+    assert server.conversation_requests[-1]["agent_id"] == AGENT_ID

@@ -644,12 +644,6 @@ async def test_an_interruption_drops_the_connection_and_leaves_nothing(
     assert len(posts(server, mode)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: aiohttp's sock_read timer is reset by keep-alive comments, so a "
-    "stream that sends only comments is never timed out; the fix is an event deadline in "
-    "_pump (see the issue #6 report)",
-)
 @pytest.mark.parametrize("mode", MODES)
 async def test_keep_alive_comments_alone_do_not_hold_the_call_past_the_timeout(
     server: LocalMistral, make_model: MakeModel, mode: Mode
@@ -662,11 +656,6 @@ async def test_keep_alive_comments_alone_do_not_hold_the_call_past_the_timeout(
     assert isinstance(outcome.error, APITimeoutError) and outcome.error.retryable is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: chat _pump only looks for [DONE] among the events flushed at EOF, so "
-    "a last chunk without its blank line is dropped (see the issue #6 report)",
-)
 async def test_a_last_chat_chunk_without_its_blank_line_still_counts(
     server: LocalMistral, make_model: MakeModel
 ) -> None:

@@ -11,18 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-from livekit.agents import APIConnectionError, APIError, llm
-from livekit.agents.types import APIConnectOptions
+from livekit.agents import APIConnectionError
 
 from .errors import AgentError, status_error
 from .log import logger
 from .mapping.conversation_events import AgentStreamError, ConversationAssembler, Handoff
 from .mapping.conversations import to_conversation_inputs
-from .mapping.request import conversation_body, encode
-from .options import LLMOptions
-from .wire.http import MistralHTTP, parse_event, transport_errors
-from .wire.sse import SSEDecoder
+from .mapping.request import conversation_body
+from .stream import MistralStream
+from .wire.http import MistralHTTP, parse_event, pump_events, transport_errors
+from .wire.sse import SSEEvent
 
 if TYPE_CHECKING:
     from .llm import LLM
@@ -91,45 +89,25 @@ class AgentTracker:
             raise
 
 
-class AgentStream(llm.LLMStream):
+class AgentStream(MistralStream):
     """Streams one agent turn into LiveKit ``ChatChunk`` deltas; failures are ``AgentError``."""
 
-    def __init__(
-        self,
-        llm_: LLM,
-        *,
-        agents: AgentTracker,
-        http: MistralHTTP,
-        opts: LLMOptions,
-        extra: dict[str, Any] | None,
-        chat_ctx: llm.ChatContext,
-        tools: list[llm.Tool],
-        conn_options: APIConnectOptions,
-    ) -> None:
+    def __init__(self, llm_: LLM, *, agents: AgentTracker, **kwargs: Any) -> None:
         self._agents = agents
         self._agent_id = agents.current
-        self._http = http
-        self._opts = opts
-        self._extra = extra
-        self._body: bytes | None = None
-        self.output_sent = False
-        self.conversation_id: str | None = None
-        super().__init__(llm_, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
-        self._retry_on_chunk_sent = False
+        super().__init__(llm_, **kwargs)
 
     def __repr__(self) -> str:
         return f"AgentStream(agent_id={self._agent_id!r}, output_sent={self.output_sent})"
 
-    def _request_body(self) -> bytes:
-        if self._body is None:
-            inputs, instructions = to_conversation_inputs(self._chat_ctx)
-            if instructions:
-                inputs = self._apply_instructions(inputs, instructions)
-            self._note_tools()
-            if not inputs:
-                raise ValueError("the chat context holds nothing to send to the Mistral agent")
-            self._body = encode(conversation_body(self._opts, self._agent_id, inputs, self._extra))
-        return self._body
+    def _build_request(self) -> dict[str, Any]:
+        inputs, instructions = to_conversation_inputs(self._chat_ctx)
+        if instructions:
+            inputs = self._apply_instructions(inputs, instructions)
+        self._note_tools()
+        if not inputs:
+            raise ValueError("the chat context holds nothing to send to the Mistral agent")
+        return conversation_body(self._opts, self._agent_id, inputs, self._extra)
 
     def _apply_instructions(
         self, inputs: list[dict[str, Any]], instructions: str
@@ -168,46 +146,36 @@ class AgentStream(llm.LLMStream):
     async def _run(self) -> None:
         body = self._request_body()
         timeout = self._conn_options.timeout
-        assembler = ConversationAssembler(self._on_handoff)
+        assembler = ConversationAssembler()
+
+        def handle(event: SSEEvent) -> bool:
+            chunk = assembler.feed(event.event, parse_event(event.data, self))
+            if chunk is not None:
+                self._send(chunk)
+            return False  # no end marker: the server closes the stream after the last event
+
         try:
             with transport_errors(self, timeout=timeout):
                 async with self._http.stream(
                     CONVERSATIONS_PATH, body, timeout=timeout, state=self, agent_id=self._agent_id
                 ) as resp:
                     try:
-                        await self._pump(resp, assembler)
+                        await pump_events(resp, handle, timeout=timeout)
                     except AgentStreamError as e:
                         raise self._agent_error(e, resp.headers, assembler) from None
-        except APIError as e:
-            raise self._as_agent_error(e, assembler) from e.__cause__
+        except AgentError as e:
+            if e.conversation_id is None:
+                e.conversation_id = assembler.conversation_id or None
+            raise
         if not assembler.done:
             raise APIConnectionError(
                 "the Mistral agent's stream ended before conversation.response.done",
                 retryable=not self.output_sent,
             )
+        for handoff in assembler.handoffs:
+            self._agents.handoff(handoff, assembler.conversation_id or None)
         for chunk in assembler.finish():
             self._send(chunk)
-
-    async def _pump(self, resp: aiohttp.ClientResponse, assembler: ConversationAssembler) -> None:
-        decoder = SSEDecoder()
-        feed = assembler.feed
-        async for raw in resp.content.iter_any():
-            for event in decoder.feed(raw):
-                chunk = feed(event.event, parse_event(event.data, self))
-                if chunk is not None:
-                    self._send(chunk)
-        for event in decoder.close():
-            feed(event.event, parse_event(event.data, self))
-
-    def _on_handoff(self, handoff: Handoff) -> None:
-        self._agents.handoff(handoff, self.conversation_id)
-
-    def _send(self, chunk: llm.ChatChunk) -> None:
-        if chunk.id:
-            self.conversation_id = chunk.id
-        self._event_ch.send_nowait(chunk)
-        if chunk.delta is not None and (chunk.delta.content or chunk.delta.tool_calls):
-            self.output_sent = True
 
     def _agent_error(
         self, e: AgentStreamError, headers: Mapping[str, str], assembler: ConversationAssembler
@@ -222,9 +190,3 @@ class AgentStream(llm.LLMStream):
         )
         assert isinstance(err, AgentError)
         return err
-
-    def _as_agent_error(self, e: APIError, assembler: ConversationAssembler) -> APIError:
-        """Status errors already come out as AgentError; fill in the conversation id."""
-        if isinstance(e, AgentError) and e.conversation_id is None:
-            e.conversation_id = assembler.conversation_id or None
-        return e

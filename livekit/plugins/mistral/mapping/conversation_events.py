@@ -54,12 +54,12 @@ _SILENT_EVENTS = frozenset(
 class ConversationAssembler:
     """Stateful translator for one streamed agent turn."""
 
-    def __init__(self, on_handoff: Callable[[Handoff], None]) -> None:
+    def __init__(self) -> None:
         self.conversation_id = ""
         self.done = False
         self.usage: AgentUsage | None = None
+        self.handoffs: list[Handoff] = []  # applied by the stream only if the turn completes
         self._calls: dict[str, _PartialCall] = {}
-        self._on_handoff = on_handoff
         self._unknown: set[str] = set()
         self._handlers: dict[str, Callable[[dict[str, Any]], ChatChunk | None]] = {
             "conversation.response.started": self._started,
@@ -136,7 +136,7 @@ class ConversationAssembler:
     def _handoff(self, payload: dict[str, Any]) -> None:
         next_id = payload.get("next_agent_id")
         if isinstance(next_id, str) and next_id:
-            self._on_handoff(
+            self.handoffs.append(
                 Handoff(
                     previous_agent_id=payload.get("previous_agent_id"),
                     next_agent_id=next_id,

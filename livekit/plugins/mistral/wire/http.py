@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import ipaddress
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -147,13 +147,32 @@ class MistralHTTP:
             return await resp.json(content_type=None)
 
 
-async def iter_events(resp: aiohttp.ClientResponse, decoder: SSEDecoder) -> AsyncIterator[SSEEvent]:
-    """The response's events in order; the last one is flushed at EOF."""
-    async for chunk in resp.content.iter_any():
-        for event in decoder.feed(chunk):
-            yield event
-    for event in decoder.close():
-        yield event
+async def pump_events(
+    resp: aiohttp.ClientResponse,
+    handle: Callable[[SSEEvent], bool],
+    *,
+    timeout: float,
+) -> bool:
+    """Feed every event of ``resp`` to ``handle`` until it returns True (an end marker).
+
+    Returns True when ``handle`` ended the stream, False at EOF. The socket's idle timer
+    restarts on any byte, keep-alive comments included, so an event deadline is kept here
+    too: a stream that only trickles comments still times out after ``timeout``.
+    """
+    decoder = SSEDecoder()
+    clock = asyncio.get_running_loop().time
+    deadline = clock() + timeout
+    async for raw in resp.content.iter_any():
+        events = decoder.feed(raw)
+        if not events:
+            if clock() > deadline:
+                raise asyncio.TimeoutError
+            continue
+        deadline = clock() + timeout
+        for event in events:
+            if handle(event):
+                return True
+    return any(handle(event) for event in decoder.close())
 
 
 @contextlib.contextmanager
