@@ -51,6 +51,7 @@ Decisions (both endpoints):
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -252,16 +253,21 @@ def _result_text(output: llm.FunctionCallOutput) -> str:
 
 
 def _arguments_json(call: llm.FunctionCall) -> str:
+    if _is_json_object(call.arguments):
+        return call.arguments
     if not call.arguments.strip():
         return "{}"
-    try:
-        if isinstance(json.loads(call.arguments), dict):
-            return call.arguments
-    except ValueError:
-        pass
     extra = {"call_id": call.call_id, "lk.pii.arguments": call.arguments}
     logger.warning("stored tool call arguments are not a JSON object, sending {}", extra=extra)
     return "{}"
+
+
+@functools.lru_cache(maxsize=4096)  # the same stored arguments come back on every turn
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 # -- messages to turns

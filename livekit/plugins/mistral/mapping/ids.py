@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import string
@@ -11,6 +12,7 @@ _ALPHABET = string.ascii_letters + string.digits
 _LENGTH = 9
 
 
+@functools.lru_cache(maxsize=8192)  # a history maps the same ids again on every turn
 def to_mistral_call_id(call_id: str) -> str:
     """Map any tool call id to a valid Mistral one, the same way in every process.
 

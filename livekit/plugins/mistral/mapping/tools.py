@@ -18,6 +18,8 @@ Decisions:
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -77,7 +79,24 @@ def is_strict_compatible(schema: object) -> bool:
     return all(is_strict_compatible(subschema) for subschema in subschemas)
 
 
+# Building a FunctionTool's schema costs milliseconds (LiveKit builds a pydantic model each
+# time) and tools outlive many turns: keep each tool's schema while the tool lives. The
+# cached dicts are shared between requests and must never be mutated.
+_FUNCTIONS: weakref.WeakKeyDictionary[llm.Tool, dict[str, Any] | None] = weakref.WeakKeyDictionary()
+
+
 def _to_function(tool: llm.Tool) -> dict[str, Any] | None:
+    try:
+        return _FUNCTIONS[tool]
+    except (KeyError, TypeError):  # TypeError: a tool that cannot be weakly referenced
+        pass
+    function = _build_function(tool)
+    with contextlib.suppress(TypeError):
+        _FUNCTIONS[tool] = function
+    return function
+
+
+def _build_function(tool: llm.Tool) -> dict[str, Any] | None:
     match tool:
         case llm.FunctionTool():
             return _function_tool_function(tool)
