@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from livekit.agents import APIConnectOptions
+from livekit.agents import APIConnectOptions, llm
 
 from livekit.plugins.mistral import LLM
 from livekit.plugins.mistral.testing import LocalMistral
@@ -34,10 +34,23 @@ async def make_llm(server: LocalMistral) -> AsyncIterator[Callable[..., LLM]]:
     def make(**kwargs: Any) -> LLM:
         kwargs.setdefault("api_key", API_KEY)
         kwargs.setdefault("base_url", server.base_url)
-        llm = LLM(**kwargs)
-        made.append(llm)
-        return llm
+        model = LLM(**kwargs)
+        made.append(model)
+        return model
 
     yield make
-    for llm in made:
-        await llm.aclose()
+    for model in made:
+        await model.aclose()
+
+
+async def stream_reply(
+    model: LLM, ctx: llm.ChatContext, **kwargs: Any
+) -> tuple[list[llm.ChatChunk], str, list[llm.FunctionToolCall]]:
+    """Run one ``chat()`` to the end: every chunk, the spoken text, the tool calls."""
+    chunks: list[llm.ChatChunk] = []
+    async with model.chat(chat_ctx=ctx, **kwargs) as stream:
+        async for chunk in stream:
+            chunks.append(chunk)
+    text = "".join(c.delta.content or "" for c in chunks if c.delta)
+    calls = [call for c in chunks if c.delta for call in c.delta.tool_calls]
+    return chunks, text, calls

@@ -7,10 +7,9 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-from conftest import AGENT_ID, FAST, OTHER_AGENT_ID
+from conftest import AGENT_ID, FAST, OTHER_AGENT_ID, stream_reply
 from livekit.agents import APIConnectionError, APIConnectOptions, llm
 
 from livekit.plugins.mistral import LLM, AgentError, AgentHandoffEvent
@@ -30,18 +29,6 @@ def ctx_with(*turns: tuple[str, str], system: str | None = "Speak briefly.") -> 
     return ctx
 
 
-async def run(
-    model: LLM, ctx: llm.ChatContext, **kwargs: Any
-) -> tuple[list[llm.ChatChunk], str, list[llm.FunctionToolCall]]:
-    chunks: list[llm.ChatChunk] = []
-    async with model.chat(chat_ctx=ctx, **kwargs) as stream:
-        async for chunk in stream:
-            chunks.append(chunk)
-    text = "".join(c.delta.content or "" for c in chunks if c.delta)
-    calls = [call for c in chunks if c.delta for call in c.delta.tool_calls]
-    return chunks, text, calls
-
-
 @pytest.fixture
 def agent(make_llm: MakeLLM) -> LLM:
     return make_llm(model=AGENT_ID, mode="agent")
@@ -53,7 +40,7 @@ async def test_text_turn_sends_a_fresh_unstored_conversation(
     server.queue_conversation(
         AgentReply(text="Bonjour, how can I help?", conversation_id="conv_" + "a" * 32)
     )
-    chunks, text, calls = await run(agent, ctx_with(("user", "Hi")))
+    chunks, text, calls = await stream_reply(agent, ctx_with(("user", "Hi")))
     assert text == "Bonjour, how can I help?" and calls == []
     assert {c.id for c in chunks} == {"conv_" + "a" * 32}
     usage = chunks[-1].usage
@@ -79,7 +66,7 @@ async def test_text_turn_sends_a_fresh_unstored_conversation(
 async def test_whole_history_goes_every_turn(server: LocalMistral, agent: LLM) -> None:
     server.queue_conversation(AgentReply(text="Second answer."))
     ctx = ctx_with(("user", "First"), ("assistant", "First answer."), ("user", "Second"))
-    await run(agent, ctx)
+    await stream_reply(agent, ctx)
     inputs = server.conversation_requests[0]["inputs"]
     assert [(e["type"], e.get("content")) for e in inputs[1:]] == [
         ("message.input", "First"),
@@ -91,7 +78,7 @@ async def test_whole_history_goes_every_turn(server: LocalMistral, agent: LLM) -
 async def test_version_and_completion_args(server: LocalMistral, make_llm: MakeLLM) -> None:
     server.queue_conversation(AgentReply(text="ok"))
     model = make_llm(model=AGENT_ID, mode="agent", agent_version=3, temperature=0.1, max_tokens=9)
-    await run(model, ctx_with(("user", "Hi"), system=None))
+    await stream_reply(model, ctx_with(("user", "Hi"), system=None))
     body = server.conversation_requests[0]
     assert body["agent_version"] == 3
     assert body["completion_args"] == {"temperature": 0.1, "max_tokens": 9}
@@ -107,7 +94,7 @@ async def test_function_call_fragments_become_one_call_and_round_trip(
         AgentReply(text="It is sunny in Paris."),
     )
     ctx = ctx_with(("user", "Weather in Paris?"))
-    chunks, text, calls = await run(agent, ctx)
+    chunks, text, calls = await stream_reply(agent, ctx)
     assert text == ""
     (call,) = calls
     assert (call.name, json.loads(call.arguments), call.call_id) == (
@@ -128,7 +115,7 @@ async def test_function_call_fragments_become_one_call_and_round_trip(
             call_id=call.call_id, name=call.name, output="sunny, 24C", is_error=False
         )
     )
-    _, text, _ = await run(agent, ctx)
+    _, text, _ = await stream_reply(agent, ctx)
     assert text == "It is sunny in Paris."
     body = server.conversation_requests[1]
     assert check_conversation_request(body, [AGENT_ID, OTHER_AGENT_ID]) is None
@@ -157,7 +144,7 @@ async def test_history_ids_from_other_providers_are_mapped(
             call_id="call_abc123XYZ456", name="lookup", output="42", is_error=False
         )
     )
-    await run(agent, ctx)
+    await stream_reply(agent, ctx)
     call, result = server.conversation_requests[0]["inputs"][2:4]
     assert re.fullmatch(r"[A-Za-z0-9]{9}", call["tool_call_id"])
     assert call["tool_call_id"] == result["tool_call_id"]
@@ -177,7 +164,7 @@ async def test_builtin_tools_thinking_and_references_are_not_spoken(
         )
     )
     with caplog.at_level(logging.INFO, logger="livekit.plugins.mistral"):
-        chunks, text, calls = await run(agent, ctx_with(("user", "Capital of France?")))
+        chunks, text, calls = await stream_reply(agent, ctx_with(("user", "Capital of France?")))
     assert text == "Paris is the capital." and calls == []
     extras = [c.delta.extra for c in chunks if c.delta and c.delta.extra]
     assert "".join(e.get("thinking", "") for e in extras) == "Search first."
@@ -199,14 +186,14 @@ async def test_handoff_moves_the_next_turn_to_the_new_agent(
         AgentReply(text="Billing here."),
     )
     ctx = ctx_with(("user", "I have a billing question"))
-    _, text, _ = await run(agent, ctx)
+    _, text, _ = await stream_reply(agent, ctx)
     assert text == "Passing you to billing."
     assert [(e.next_agent_id, e.next_agent_name) for e in events] == [(OTHER_AGENT_ID, "billing")]
     assert agent.model == OTHER_AGENT_ID
 
     ctx.add_message(role="assistant", content=text)
     ctx.add_message(role="user", content="Why was I charged twice?")
-    _, text, _ = await run(agent, ctx)
+    _, text, _ = await stream_reply(agent, ctx)
     assert text == "Billing here."
     assert server.conversation_requests[1]["agent_id"] == OTHER_AGENT_ID
 
@@ -219,7 +206,7 @@ async def test_in_stream_error_is_an_agent_error(server: LocalMistral, agent: LL
         AgentReply(text="Let me", error=("Tool failed badly", 3000), conversation_id="conv_x"),
     )
     with pytest.raises(AgentError) as info:
-        await run(agent, ctx_with(("user", "Hi")), conn_options=FAST)
+        await stream_reply(agent, ctx_with(("user", "Hi")), conn_options=FAST)
     err = info.value
     assert err.agent_id == AGENT_ID and err.conversation_id == "conv_x"
     assert "Tool failed badly" in err.message
@@ -229,7 +216,7 @@ async def test_in_stream_error_is_an_agent_error(server: LocalMistral, agent: LL
 
 async def test_in_stream_error_before_output_is_retried(server: LocalMistral, agent: LLM) -> None:
     server.queue_conversation(AgentReply(error=("overloaded", 3000)), AgentReply(text="Fine now."))
-    _, text, _ = await run(agent, ctx_with(("user", "Hi")), conn_options=FAST)
+    _, text, _ = await stream_reply(agent, ctx_with(("user", "Hi")), conn_options=FAST)
     assert text == "Fine now."
     assert len(server.conversation_requests) == 2
 
@@ -238,7 +225,7 @@ async def test_unknown_agent_is_a_404_agent_error(server: LocalMistral, make_llm
     missing = "ag_" + "f" * 32
     model = make_llm(model=missing, mode="agent")
     with pytest.raises(AgentError) as info:
-        await run(model, ctx_with(("user", "Hi")), conn_options=FAST)
+        await stream_reply(model, ctx_with(("user", "Hi")), conn_options=FAST)
     err = info.value
     assert (err.status_code, err.agent_id, err.retryable) == (404, missing, False)
     assert missing in str(err)
@@ -247,14 +234,14 @@ async def test_unknown_agent_is_a_404_agent_error(server: LocalMistral, make_llm
 
 async def test_5xx_before_output_is_retried(server: LocalMistral, agent: LLM) -> None:
     server.queue_conversation(Fault.status(502), AgentReply(text="Back."))
-    _, text, _ = await run(agent, ctx_with(("user", "Hi")), conn_options=FAST)
+    _, text, _ = await stream_reply(agent, ctx_with(("user", "Hi")), conn_options=FAST)
     assert text == "Back."
 
 
 async def test_stream_cut_before_done(server: LocalMistral, agent: LLM) -> None:
     server.queue_conversation(Fault.cut_stream(after_events=3, reply=AgentReply(text="abcdefgh")))
     with pytest.raises(APIConnectionError, match="conversation.response.done"):
-        await run(agent, ctx_with(("user", "Hi")), conn_options=NO_RETRY)
+        await stream_reply(agent, ctx_with(("user", "Hi")), conn_options=NO_RETRY)
 
 
 async def test_prewarm_checks_the_agent(
@@ -283,8 +270,8 @@ async def test_ignored_instructions_warn_once(
     server.queue_conversation(AgentReply(text="a"), AgentReply(text="b"))
     model = make_llm(model=AGENT_ID, mode="agent", agent_instructions="ignore")
     with caplog.at_level(logging.WARNING, logger="livekit.plugins.mistral"):
-        await run(model, ctx_with(("user", "one")))
-        await run(model, ctx_with(("user", "two")))
+        await stream_reply(model, ctx_with(("user", "one")))
+        await stream_reply(model, ctx_with(("user", "two")))
     warnings = [r for r in caplog.records if "instructions were not sent" in r.getMessage()]
     assert len(warnings) == 1
     assert "agent_instructions='inline'" in warnings[0].getMessage()
@@ -303,7 +290,7 @@ async def test_livekit_tools_are_not_sent_and_named_once(
     server.queue_conversation(AgentReply(text="a"), AgentReply(text="b"))
     with caplog.at_level(logging.WARNING, logger="livekit.plugins.mistral"):
         for _ in range(2):
-            await run(agent, ctx_with(("user", "Hi")), tools=[get_weather])
+            await stream_reply(agent, ctx_with(("user", "Hi")), tools=[get_weather])
     notes = [r for r in caplog.records if "LiveKit tools are not sent" in r.getMessage()]
     assert len(notes) == 1 and getattr(notes[0], "tools", None) == ["get_weather"]
     assert all("tools" not in body for body in server.conversation_requests)
@@ -323,7 +310,7 @@ async def test_closing_the_stream_drops_the_connection(server: LocalMistral, age
 
 async def test_connection_is_reused_across_agent_turns(server: LocalMistral, agent: LLM) -> None:
     for _ in range(3):
-        await run(agent, ctx_with(("user", "Hi")))
+        await stream_reply(agent, ctx_with(("user", "Hi")))
     assert server.connections_opened == 1
 
 
@@ -336,8 +323,8 @@ async def test_a_handoff_in_a_failed_turn_is_not_followed(server: LocalMistral, 
         )
     )
     with pytest.raises(APIConnectionError):
-        await run(agent, ctx_with(("user", "Hi")), conn_options=NO_RETRY)
+        await stream_reply(agent, ctx_with(("user", "Hi")), conn_options=NO_RETRY)
     assert events == [] and agent.model == AGENT_ID
     server.queue_conversation(AgentReply(text="still me"))
-    await run(agent, ctx_with(("user", "Hi again")))
+    await stream_reply(agent, ctx_with(("user", "Hi again")))
     assert server.conversation_requests[-1]["agent_id"] == AGENT_ID

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import API_KEY, FAST
+from conftest import API_KEY, FAST, stream_reply
 from livekit.agents import (
     APIConnectionError,
     APIConnectOptions,
@@ -32,18 +32,6 @@ def user_ctx(text: str = "Hello there", system: str | None = "Be brief.") -> llm
     return ctx
 
 
-async def collect(
-    model: LLM, ctx: llm.ChatContext, **kwargs: Any
-) -> tuple[list[llm.ChatChunk], str, list[llm.FunctionToolCall]]:
-    chunks: list[llm.ChatChunk] = []
-    async with model.chat(chat_ctx=ctx, **kwargs) as stream:
-        async for chunk in stream:
-            chunks.append(chunk)
-    text = "".join(c.delta.content or "" for c in chunks if c.delta)
-    calls = [call for c in chunks if c.delta for call in c.delta.tool_calls]
-    return chunks, text, calls
-
-
 @pytest.fixture
 def weather_tool() -> llm.FunctionTool:
     @llm.function_tool
@@ -63,7 +51,7 @@ async def test_text_streams_with_usage_and_exact_body(
 ) -> None:
     server.queue_chat(ChatReply(text="Hello from Mistral!", id="cmpl-abc", cached_tokens=3))
     model = make_llm(temperature=0.2, max_tokens=50)
-    chunks, text, calls = await collect(model, user_ctx())
+    chunks, text, calls = await stream_reply(model, user_ctx())
 
     assert text == "Hello from Mistral!"
     assert calls == []
@@ -92,7 +80,7 @@ async def test_text_streams_with_usage_and_exact_body(
 
 async def test_last_chunk_text_is_not_dropped(server: LocalMistral, make_llm: MakeLLM) -> None:
     server.queue_chat(ChatReply(text=["Hel", "lo", " end."]))
-    _, text, _ = await collect(make_llm(), user_ctx())
+    _, text, _ = await stream_reply(make_llm(), user_ctx())
     assert text == "Hello end."
 
 
@@ -109,7 +97,7 @@ async def test_parallel_tool_calls_arrive_whole(
             tool_call_style=style,  # type: ignore[arg-type]
         )
     )
-    chunks, text, calls = await collect(
+    chunks, text, calls = await stream_reply(
         make_llm(parallel_tool_calls=True), user_ctx(), tools=[weather_tool]
     )
     assert text == ""
@@ -135,7 +123,7 @@ async def test_arguments_sent_as_object_become_json(
             tool_calls=[ToolCall("get_weather", {"location": "Oslo"})], arguments_as_object=True
         )
     )
-    _, _, calls = await collect(make_llm(), user_ctx(), tools=[weather_tool])
+    _, _, calls = await stream_reply(make_llm(), user_ctx(), tools=[weather_tool])
     assert json.loads(calls[0].arguments) == {"location": "Oslo"}
 
 
@@ -143,7 +131,7 @@ async def test_tool_settings_are_omitted_without_tools(
     server: LocalMistral, make_llm: MakeLLM
 ) -> None:
     server.queue_chat(ChatReply(text="ok"))
-    await collect(make_llm(tool_choice="required", parallel_tool_calls=False), user_ctx())
+    await stream_reply(make_llm(tool_choice="required", parallel_tool_calls=False), user_ctx())
     body = server.chat_requests[0]
     assert "tools" not in body and "tool_choice" not in body and "parallel_tool_calls" not in body
 
@@ -165,13 +153,13 @@ async def test_tool_choice_on_the_wire(
     wire: Any,
 ) -> None:
     server.queue_chat(ChatReply(text="ok"))
-    await collect(make_llm(), user_ctx(), tools=[weather_tool], tool_choice=choice)
+    await stream_reply(make_llm(), user_ctx(), tools=[weather_tool], tool_choice=choice)
     assert server.chat_requests[0]["tool_choice"] == wire
 
 
 async def test_thinking_is_never_spoken(server: LocalMistral, make_llm: MakeLLM) -> None:
     server.queue_chat(ChatReply(thinking="Let me think about it.", text="The answer is 4."))
-    chunks, text, _ = await collect(make_llm(reasoning_effort="high"), user_ctx("2+2?"))
+    chunks, text, _ = await stream_reply(make_llm(reasoning_effort="high"), user_ctx("2+2?"))
     assert text == "The answer is 4."
     thinking = "".join(
         c.delta.extra.get("thinking", "") for c in chunks if c.delta and c.delta.extra
@@ -182,7 +170,7 @@ async def test_thinking_is_never_spoken(server: LocalMistral, make_llm: MakeLLM)
 
 async def test_finish_reason_length_keeps_text(server: LocalMistral, make_llm: MakeLLM) -> None:
     server.queue_chat(ChatReply(text="Cut sh", finish_reason="length"))
-    _, text, _ = await collect(make_llm(), user_ctx())
+    _, text, _ = await stream_reply(make_llm(), user_ctx())
     assert text == "Cut sh"
 
 
@@ -195,14 +183,14 @@ async def test_connection_is_reused_across_turns_and_after_prewarm(
     await model._prewarm_task
     assert [r.path for r in server.requests] == ["/v1/models"]
     for _ in range(3):
-        await collect(model, user_ctx())
+        await stream_reply(model, user_ctx())
     assert server.connections_opened == 1
 
 
 async def test_401_is_readable_and_not_retried(server: LocalMistral, make_llm: MakeLLM) -> None:
     model = make_llm(api_key="sk-wrong-key-0000")
     with pytest.raises(APIStatusError) as info:
-        await collect(model, user_ctx(), conn_options=FAST)
+        await stream_reply(model, user_ctx(), conn_options=FAST)
     err = info.value
     assert err.status_code == 401 and err.retryable is False
     assert "Unauthorized" in err.message and "MISTRAL_API_KEY" in err.message
@@ -214,7 +202,7 @@ async def test_503_before_output_is_retried_and_answer_arrives_once(
     server: LocalMistral, make_llm: MakeLLM
 ) -> None:
     server.queue_chat(Fault.status(503), ChatReply(text="Recovered."))
-    _, text, _ = await collect(make_llm(), user_ctx(), conn_options=FAST)
+    _, text, _ = await stream_reply(make_llm(), user_ctx(), conn_options=FAST)
     assert text == "Recovered."
     assert len(server.chat_requests) == 2
     assert server.chat_requests[0] == server.chat_requests[1]  # the same request, re-sent
@@ -223,7 +211,7 @@ async def test_503_before_output_is_retried_and_answer_arrives_once(
 async def test_429_exposes_retry_after(server: LocalMistral, make_llm: MakeLLM) -> None:
     server.queue_chat(*[Fault.status(429, retry_after=7)] * 3)
     with pytest.raises(APIConnectionError) as info:  # LiveKit wraps the last attempt's error
-        await collect(make_llm(), user_ctx(), conn_options=FAST)
+        await stream_reply(make_llm(), user_ctx(), conn_options=FAST)
     cause = info.value.__cause__
     assert isinstance(cause, MistralStatusError)
     assert cause.status_code == 429 and cause.retry_after == 7.0
@@ -255,7 +243,7 @@ async def test_stall_before_headers_times_out_within_budget(
     opts = APIConnectOptions(max_retry=1, retry_interval=0.05, timeout=0.3)
     started = time.monotonic()
     with pytest.raises(APIConnectionError) as info:
-        await collect(make_llm(), user_ctx(), conn_options=opts)
+        await stream_reply(make_llm(), user_ctx(), conn_options=opts)
     elapsed = time.monotonic() - started
     assert isinstance(info.value.__cause__, APITimeoutError)
     assert 0.6 <= elapsed < 0.6 + 0.05 + 1.0  # two attempts of 0.3 s, one interval, slack
@@ -268,7 +256,7 @@ async def test_stall_between_events_after_output_is_a_final_timeout(
     server.queue_chat(Fault.stall_mid_stream(after_events=3, reply=ChatReply(text="Hi there you")))
     opts = APIConnectOptions(max_retry=3, retry_interval=0.05, timeout=0.3)
     with pytest.raises(APITimeoutError) as info:
-        await collect(make_llm(), user_ctx(), conn_options=opts)
+        await stream_reply(make_llm(), user_ctx(), conn_options=opts)
     assert info.value.retryable is False
     assert len(server.chat_requests) == 1
 
@@ -296,7 +284,7 @@ async def test_in_stream_error_event(server: LocalMistral, make_llm: MakeLLM) ->
         Fault.in_stream_error(after_events=0, message="Internal model failure", code=3000),
         ChatReply(text="second try"),
     )
-    _, text, _ = await collect(make_llm(), user_ctx(), conn_options=FAST)
+    _, text, _ = await stream_reply(make_llm(), user_ctx(), conn_options=FAST)
     assert text == "second try"  # nothing had been spoken, so the retry is safe
 
 
@@ -305,22 +293,22 @@ async def test_malformed_event_is_a_connection_error(
 ) -> None:
     server.queue_chat(Fault.malformed_event(after_events=0, reply=ChatReply(text="x")))
     with pytest.raises(APIConnectionError, match="not a JSON object"):
-        await collect(make_llm(), user_ctx(), conn_options=APIConnectOptions(max_retry=0))
+        await stream_reply(make_llm(), user_ctx(), conn_options=APIConnectOptions(max_retry=0))
 
 
 async def test_wrong_content_type_says_so(server: LocalMistral, make_llm: MakeLLM) -> None:
     server.queue_chat(Fault.wrong_content_type())
     with pytest.raises(APIStatusError, match="instead of an event stream"):
-        await collect(make_llm(), user_ctx(), conn_options=APIConnectOptions(max_retry=0))
+        await stream_reply(make_llm(), user_ctx(), conn_options=APIConnectOptions(max_retry=0))
 
 
 async def test_stream_cut_without_done(server: LocalMistral, make_llm: MakeLLM) -> None:
     server.queue_chat(Fault.cut_stream(after_events=2, reply=ChatReply(text="abcdefghijkl")))
     with pytest.raises(APIConnectionError, match="ended before the answer was complete"):
-        await collect(make_llm(), user_ctx(), conn_options=APIConnectOptions(max_retry=0))
+        await stream_reply(make_llm(), user_ctx(), conn_options=APIConnectOptions(max_retry=0))
 
 
 async def test_connection_refused(make_llm: MakeLLM) -> None:
     model = make_llm(base_url="http://127.0.0.1:9")
     with pytest.raises(APIConnectionError, match="could not connect"):
-        await collect(model, user_ctx(), conn_options=APIConnectOptions(max_retry=0))
+        await stream_reply(model, user_ctx(), conn_options=APIConnectOptions(max_retry=0))

@@ -66,32 +66,18 @@ class MistralStatusError(APIStatusError):
 
 class AgentError(MistralStatusError):
     """A Mistral agent (Conversations API) failed: in-stream error, unknown agent, or an error
-    status. Carries ``agent_id`` and, when the server had opened one, ``conversation_id``."""
+    status. Carries ``agent_id`` and, when the server had opened one, ``conversation_id``;
+    the other keyword arguments are :class:`MistralStatusError`'s."""
 
     def __init__(
         self,
         message: str,
         *,
-        status_code: int,
         agent_id: str,
         conversation_id: str | None = None,
-        request_id: str | None = None,
-        body: object | None = None,
-        retryable: bool | None = None,
-        retry_after: float | None = None,
-        code: str | None = None,
-        error_type: str | None = None,
+        **fields: Any,
     ) -> None:
-        super().__init__(
-            message,
-            status_code=status_code,
-            request_id=request_id,
-            body=body,
-            retryable=retryable,
-            retry_after=retry_after,
-            code=code,
-            error_type=error_type,
-        )
+        super().__init__(message, **fields)
         self.agent_id = agent_id
         self.conversation_id = conversation_id
 

@@ -396,15 +396,21 @@ CHAT_FIELDS: frozenset[str] = frozenset(_CHAT_FIELDS)
 
 def chat_schema_errors(body: Any) -> list[dict[str, Any]]:
     """The 422 errors of a ``POST /v1/chat/completions`` body (empty: valid)."""
+    return _body_errors(body, ("model", "messages"), _CHAT_FIELDS)
+
+
+def _body_errors(
+    body: Any, required: tuple[str, ...], fields: dict[str, Check]
+) -> list[dict[str, Any]]:
     errs = _Errors()
     if not isinstance(body, dict):
         errs.add(
             "model_attributes_type", ("body",), "Input should be a valid dictionary or object", body
         )
         return errs.items
-    errs.missing(body, ("model", "messages"), ("body",))
-    errs.extra(body, CHAT_FIELDS, ("body",))
-    _check_fields(errs, body, _CHAT_FIELDS, ("body",))
+    errs.missing(body, required, ("body",))
+    errs.extra(body, fields, ("body",))
+    _check_fields(errs, body, fields, ("body",))
     return errs.items
 
 
@@ -543,13 +549,4 @@ CONVERSATION_FIELDS: frozenset[str] = frozenset(_CONVERSATION_FIELDS)
 
 def conversation_schema_errors(body: Any) -> list[dict[str, Any]]:
     """The 422 errors of a ``POST /v1/conversations`` body (empty: valid)."""
-    errs = _Errors()
-    if not isinstance(body, dict):
-        errs.add(
-            "model_attributes_type", ("body",), "Input should be a valid dictionary or object", body
-        )
-        return errs.items
-    errs.missing(body, ("inputs",), ("body",))
-    errs.extra(body, CONVERSATION_FIELDS, ("body",))
-    _check_fields(errs, body, _CONVERSATION_FIELDS, ("body",))
-    return errs.items
+    return _body_errors(body, ("inputs",), _CONVERSATION_FIELDS)
