@@ -96,7 +96,7 @@ def test_429_exposes_retry_after_code_and_request_id() -> None:
     )
     assert err.body == body
     text = str(err)
-    assert text.startswith("Rate limit exceeded: rate limited by Mistral")
+    assert text.startswith("Rate limit exceeded; rate limited by Mistral")
     assert "retry after 2s" in text and "request id corr-1" in text
     assert "{" not in text  # the raw body stays on .body
 

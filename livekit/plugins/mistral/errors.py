@@ -106,7 +106,7 @@ def status_error(
     message = error_message(body, status)
     hint = _HINTS.get(status)
     if hint:
-        message = f"{message}: {hint}"
+        message = f"{message}; {hint}"
     fields: dict[str, Any] = {
         "status_code": status,
         "request_id": request_id_from(headers, body),
