@@ -21,6 +21,8 @@ _HINTS: dict[int, str] = {
     429: "rate limited by Mistral; slow down or raise your plan's limits",
 }
 
+_REDIRECT_HINT = "Mistral's API does not redirect; check base_url (redirects are not followed)"
+
 _REQUEST_ID_HEADERS = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
 
 
@@ -104,14 +106,15 @@ def status_error(
     :class:`AgentError`.
     """
     message = error_message(body, status)
-    hint = _HINTS.get(status)
+    redirected = 300 <= status < 400
+    hint = _REDIRECT_HINT if redirected else _HINTS.get(status)
     if hint:
         message = f"{message}; {hint}"
     fields: dict[str, Any] = {
         "status_code": status,
         "request_id": request_id_from(headers, body),
         "body": body,
-        "retryable": None if not output_sent else False,
+        "retryable": False if output_sent or redirected else None,
         "retry_after": _retry_after(headers),
         "code": _str_or_none(_field(body, "code")),
         "error_type": _str_or_none(_field(body, "type")),

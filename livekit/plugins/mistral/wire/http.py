@@ -121,6 +121,7 @@ class MistralHTTP:
             data=body,
             headers=self.headers(stream=True),
             timeout=_timeout(timeout),
+            allow_redirects=False,  # never re-send the conversation to wherever a 3xx points
         )
         try:
             if resp.status != 200:
@@ -141,6 +142,7 @@ class MistralHTTP:
             self.base_url + path,
             headers=self.headers(stream=False),
             timeout=_timeout(timeout),
+            allow_redirects=False,
         ) as resp:
             if resp.status != 200:
                 raise await _error_from(resp, _NOTHING_SENT, agent_id)
