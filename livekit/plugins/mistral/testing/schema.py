@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
 _TOOL_NAME_RE = re.compile(TOOL_NAME_PATTERN)
@@ -36,6 +36,18 @@ class _Errors:
         for key in obj:
             if key not in allowed:
                 self.add("extra_forbidden", (*loc, key), "Extra inputs are not permitted", obj[key])
+
+    def required_object(
+        self, value: Any, loc: Loc, type_: str, msg: str
+    ) -> TypeGuard[dict[str, Any]]:
+        """True when ``value`` is an object; else records it as missing or mistyped."""
+        if isinstance(value, dict):
+            return True
+        if value is None:
+            self.add("missing", loc, "Field required", value)
+        else:
+            self.add(type_, loc, msg, value)
+        return False
 
     def missing(self, obj: Mapping[str, Any], required: Collection[str], loc: Loc) -> None:
         for key in required:
@@ -133,15 +145,10 @@ def _response_format(errs: _Errors, value: Any, loc: Loc) -> None:
     if kind != "json_schema":
         return
     schema = value.get("json_schema")
-    if not isinstance(schema, dict):
-        errs.add(
-            "missing" if schema is None else "dict_type",
-            (*loc, "json_schema"),
-            "Field required" if schema is None else "Input should be a valid dictionary",
-            schema,
-        )
+    sloc = (*loc, "json_schema")
+    if not errs.required_object(schema, sloc, "dict_type", "Input should be a valid dictionary"):
         return
-    errs.missing(schema, ("name", "schema"), (*loc, "json_schema"))
+    errs.missing(schema, ("name", "schema"), sloc)
 
 
 def _check_fields(
@@ -189,15 +196,9 @@ def _tool_name(errs: _Errors, value: Any, loc: Loc) -> None:
 def _function_tool(errs: _Errors, tool: Mapping[str, Any], loc: Loc) -> None:
     errs.extra(tool, {"type", "function"}, loc)
     function = tool.get("function")
-    if not isinstance(function, dict):
-        errs.add(
-            "missing" if function is None else "model_type",
-            (*loc, "function"),
-            "Field required" if function is None else "Input should be an object",
-            function,
-        )
-        return
     floc = (*loc, "function")
+    if not errs.required_object(function, floc, "model_type", "Input should be an object"):
+        return
     errs.extra(function, {"name", "description", "parameters", "strict"}, floc)
     errs.missing(function, ("name", "parameters"), floc)
     if "name" in function:
