@@ -149,6 +149,14 @@ class MistralHTTP:
             return await resp.json(content_type=None)
 
 
+class UnreadableEvent(Exception):
+    """Valid JSON of a shape the plugin cannot read (a string where an object belongs...)."""
+
+
+# what reading an event of an unexpected shape raises from the mapping code
+_SHAPE_ERRORS = (AttributeError, IndexError, KeyError, TypeError, ValueError)
+
+
 async def pump_events(
     resp: aiohttp.ClientResponse,
     handle: Callable[[SSEEvent], bool],
@@ -171,10 +179,20 @@ async def pump_events(
                 raise asyncio.TimeoutError
             continue
         deadline = clock() + timeout
+        if _dispatch(handle, events):
+            return True
+    return _dispatch(handle, decoder.close())
+
+
+def _dispatch(handle: Callable[[SSEEvent], bool], events: list[SSEEvent]) -> bool:
+    try:
         for event in events:
             if handle(event):
                 return True
-    return any(handle(event) for event in decoder.close())
+        return False
+    except _SHAPE_ERRORS as e:
+        # LiveKit's contract allows only APIErrors out of _run, and only they are retried
+        raise UnreadableEvent("an event's JSON has a shape the plugin cannot read") from e
 
 
 @contextlib.contextmanager
@@ -208,10 +226,7 @@ def transport_errors(state: AttemptState, *, timeout: float) -> Iterator[None]:
             "the connection to Mistral broke before the answer was complete",
             retryable=not state.output_sent,
         ) from e
-    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as e:
-        # valid JSON of an unexpected shape (a string where an object belongs, a number
-        # that is not one) is a malformed event: LiveKit's contract allows only APIErrors
-        # out of _run, and only they are retried
+    except UnreadableEvent as e:
         raise APIConnectionError(
             "Mistral sent an event the plugin cannot read; the stream was abandoned",
             retryable=not state.output_sent,
