@@ -62,22 +62,21 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _bounds(errs: _Errors, value: float, loc: Loc, ge: float | None, le: float | None) -> None:
+    if ge is not None and value < ge:
+        msg = f"Input should be greater than or equal to {ge}"
+        errs.add("greater_than_equal", loc, msg, value, ge=ge)
+    elif le is not None and value > le:
+        msg = f"Input should be less than or equal to {le}"
+        errs.add("less_than_equal", loc, msg, value, le=le)
+
+
 def _number(ge: float | None = None, le: float | None = None) -> Check:
     def check(errs: _Errors, value: Any, loc: Loc) -> None:
         if not _is_number(value):
             errs.add("float_type", loc, "Input should be a valid number", value)
-        elif ge is not None and value < ge:
-            errs.add(
-                "greater_than_equal",
-                loc,
-                f"Input should be greater than or equal to {ge}",
-                value,
-                ge=ge,
-            )
-        elif le is not None and value > le:
-            errs.add(
-                "less_than_equal", loc, f"Input should be less than or equal to {le}", value, le=le
-            )
+        else:
+            _bounds(errs, value, loc, ge, le)
 
     return check
 
@@ -86,14 +85,8 @@ def _integer(ge: int | None = None) -> Check:
     def check(errs: _Errors, value: Any, loc: Loc) -> None:
         if not isinstance(value, int) or isinstance(value, bool):
             errs.add("int_type", loc, "Input should be a valid integer", value)
-        elif ge is not None and value < ge:
-            errs.add(
-                "greater_than_equal",
-                loc,
-                f"Input should be greater than or equal to {ge}",
-                value,
-                ge=ge,
-            )
+        else:
+            _bounds(errs, value, loc, ge, None)
 
     return check
 
