@@ -120,7 +120,7 @@ async def run(cfg: Config) -> Results:
     await server.spawn()
     try:
         # the heavy imports (LiveKit, the SDK, pydantic models) overlap the server's own
-        from . import conversion
+        from . import conversion, sse_blocks
         from .contenders import ALL
         from .report import Results
 
@@ -135,6 +135,9 @@ async def run(cfg: Config) -> Results:
         await server.aclose()
     say(f"ChatContext conversion: histories of {', '.join(map(str, cfg.histories))} items")
     results.conversion = conversion.measure(cfg.histories, cfg.conversion_budget)
+    sizes = ", ".join(f"{mib} MiB" for mib in cfg.large_events_mib)
+    say(f"SSE decoder: one event of {sizes}, {cfg.large_event_samples} times each")
+    results.large_events = sse_blocks.measure(cfg.large_events_mib, cfg.large_event_samples)
     results.seconds = time.perf_counter() - started
     results.load = (load_at_start, os.getloadavg()[0])
     return results

@@ -36,6 +36,9 @@ class Config:
     concurrent_chunks: int = 25
     concurrent_delay: float = 0.02
     """Seconds between chunks, so every stream is open at the same time."""
+    large_events_mib: tuple[int, ...] = (1, 4, 8)
+    """Sizes of the single large event fed to the SSE decoder (8 MiB: the default cap)."""
+    large_event_samples: int = 9
     smoke: bool = False
 
 
@@ -57,5 +60,7 @@ SMOKE = Config(
     concurrent_streams=10,
     concurrent_chunks=5,
     concurrent_delay=0.002,
+    large_events_mib=(1,),
+    large_event_samples=1,
     smoke=True,
 )

@@ -36,6 +36,7 @@ def test_smoke_run_writes_the_report(tmp_path: Path) -> None:
         "### Cancellation",
         "concurrent streams in one process",
         "### ChatContext -> request conversion",
+        "### Largest event-loop block while the SSE decoder takes in one large event",
     ):
         assert section in report
     for contender in (
