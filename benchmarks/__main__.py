@@ -1,9 +1,10 @@
-"""``python -m benchmarks [--smoke] [--out DIR]``: every contender, one run, one machine.
+"""``python -m benchmarks [--smoke] [--out DIR] [--update]``: every contender, one run, one machine.
 
 Starts the bundled local Mistral server in its own process, measures this plugin (both
 modes), livekit-plugins-mistralai (both ``api_mode`` s), the raw mistralai SDK and two floors,
-then prints a markdown report and writes it with a chart to ``benchmarks/results/``. A full
-run also refreshes the committed copies ``benchmarks/RESULTS.md`` and ``benchmarks/chart.png``.
+then prints a markdown report and writes it with a chart to ``benchmarks/results/``
+(git-ignored). Only ``--update`` replaces the committed copies ``benchmarks/RESULTS.md`` and
+``benchmarks/chart.png``, so a run to look at the figures leaves the checkout clean.
 """
 
 from __future__ import annotations
@@ -146,13 +147,20 @@ async def run(cfg: Config) -> Results:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it all runs")
-    parser.add_argument("--out", type=Path, default=HERE / "results", help="where to write")
     parser.add_argument(
-        "--no-publish",
+        "--out",
+        type=Path,
+        default=HERE / "results",
+        help="where to write latest.md and chart.png (default: benchmarks/results/)",
+    )
+    parser.add_argument(
+        "--update",
         action="store_true",
-        help="do not refresh benchmarks/RESULTS.md and benchmarks/chart.png (a full run does)",
+        help="also replace the committed benchmarks/RESULTS.md and benchmarks/chart.png",
     )
     args = parser.parse_args(argv)
+    if args.update and args.smoke:
+        parser.error("--update takes a full run: smoke figures are meaningless")
     logging.basicConfig(level=logging.ERROR)
     cfg = SMOKE if args.smoke else FULL
     results = asyncio.run(run(cfg))
@@ -166,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     (args.out / "latest.md").write_text(report)
     chart(results, args.out / "chart.png", facts)
     print(report)
-    if not args.smoke and not args.no_publish:
+    if args.update:
         shutil.copyfile(args.out / "latest.md", HERE / "RESULTS.md")
         shutil.copyfile(args.out / "chart.png", HERE / "chart.png")
 

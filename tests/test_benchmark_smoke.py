@@ -51,3 +51,16 @@ def test_smoke_run_writes_the_report(tmp_path: Path) -> None:
         assert f"| {contender} |" in report
     assert "SMOKE" in report
     assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_update_needs_a_full_run() -> None:
+    # the committed RESULTS.md and chart.png change only on --update, and never to smoke figures
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--update"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--update takes a full run" in done.stderr
