@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -1090,6 +1093,44 @@ async def test_requests_are_recorded(server: LocalMistral, http: aiohttp.ClientS
     assert [r.at for r in server.requests] == sorted(r.at for r in server.requests)
     assert server.chat_requests == [chat_body(temperature=0.2), chat_body()]
     assert server.conversation_requests == [conv_body(stream=False)]
+
+
+async def test_request_bodies_of_several_mib_are_accepted(
+    server: LocalMistral, http: aiohttp.ClientSession
+) -> None:
+    # aiohttp refuses bodies above 1 MiB by default; the live API takes images of several MiB
+    image = "data:image/png;base64," + base64.b64encode(os.urandom(3 * 1024 * 1024)).decode()
+    content = [
+        {"type": "text", "text": "What differs between these two?"},
+        {"type": "image_url", "image_url": image},
+        {"type": "image_url", "image_url": {"url": image}},
+    ]
+    body = chat_body(messages=[{"role": "user", "content": content}])
+    data = io.BytesIO(json.dumps(body).encode())  # aiohttp warns on large bytes bodies
+    headers = {**AUTH, "Content-Type": "application/json"}
+    async with http.post(server.base_url + CHAT, data=data, headers=headers) as response:
+        assert response.status == 200, await response.text()
+        assert (await response.json())["object"] == "chat.completion"
+    assert len(server.requests[-1].raw) > 8 * 1024 * 1024
+    assert server.chat_requests == [body]
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
+async def test_base_url_brackets_an_ipv6_host(http: aiohttp.ClientSession) -> None:
+    async with LocalMistral(api_key=KEY, host="::1") as local:
+        assert local.base_url == f"http://[::1]:{local.port}"
+        async with http.get(local.base_url + "/v1/models", headers=AUTH) as response:
+            assert response.status == 200
+        assert [r.path for r in local.requests] == ["/v1/models"]
 
 
 async def test_keep_alive_reuses_one_connection(

@@ -1,4 +1,4 @@
-"""Error bodies in the shapes the live API sends (see shared/reference/mistral-api.md).
+"""Error bodies in the shapes the live API sends (reference: https://docs.mistral.ai/api/).
 
 Bodies seen live are copied in shape and wording; where the live API has no documented body
 (403, 404, 409, 5xx) the choice is written down in :data:`_STATUS_DEFAULTS`.

@@ -1,8 +1,9 @@
 """``LocalMistral``: a Mistral-compatible HTTP server on 127.0.0.1, started in-process.
 
-It speaks the wire format of shared/reference/mistral-api.md over a real socket, enforces the
-live API's request rules (:mod:`.rules`), answers with scripted replies or faults, and records
-everything a test may want to assert on (requests, disconnects, connections, open streams).
+It speaks the wire format of Mistral's API (https://docs.mistral.ai/api/) over a real socket,
+enforces the live API's request rules (:mod:`.rules`), answers with scripted replies or
+faults, and records everything a test may want to assert on (requests, disconnects,
+connections, open streams).
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ CHAT_PATH = "/v1/chat/completions"
 CONVERSATIONS_PATH = "/v1/conversations"
 _HTML_PAGE = "<html><head><title>Maintenance</title></head><body>Back soon.</body></html>"
 _SHUTDOWN_TIMEOUT = 0.5
+MAX_REQUEST_BYTES = 128 * 1024 * 1024
+"""The largest request body accepted (aiohttp refuses more than 1 MiB by default). Mistral
+documents up to 8 images per request of up to 10 MB each (https://docs.mistral.ai/capabilities/
+vision/): as base64 data URIs that is about 107 MB of JSON, plus a full 256k-token history of
+text (about 1 MB). 128 MiB covers both; above it aiohttp answers 413."""
 _INVALID_JSON = object()
 
 _R = TypeVar("_R", ChatReply, AgentReply)
@@ -195,14 +201,16 @@ class LocalMistral:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>`` (``https`` with ``ssl``): the root, without ``/v1``."""
+        """``http://127.0.0.1:<port>`` (``https`` with ``ssl``, ``[::1]`` for an IPv6 host):
+        the root, without ``/v1``."""
         if self._listener is None:
             raise RuntimeError("LocalMistral is not started")
         scheme = "https" if self.ssl is not None else "http"
-        return f"{scheme}://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address
+        return f"{scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app.router.add_post(CHAT_PATH, self._route(self._chat))
         app.router.add_post(CONVERSATIONS_PATH, self._route(self._conversation))
         app.router.add_get("/v1/agents/{agent_id}", self._route(self._get_agent))
