@@ -16,11 +16,7 @@ from livekit.agents.llm.chat_context import DYNAMIC_INSTRUCTIONS_MESSAGE_ID, Ins
 
 from livekit.plugins.mistral.mapping.chat import to_chat_messages
 from livekit.plugins.mistral.mapping.ids import to_mistral_call_id
-
-try:
-    from livekit.plugins.mistral.testing.rules import check_chat_request
-except ImportError:  # the rules module is written separately; the local checks still run
-    check_chat_request = None
+from livekit.plugins.mistral.testing.rules import check_chat_request
 
 CONTINUE = "<instructions>\nContinue the conversation.\n</instructions>"
 OK = {"role": "assistant", "content": "OK."}
@@ -616,7 +612,7 @@ def _draw_calls(draw: st.DrawFn, generation: int, later: list[llm.ChatItem]) -> 
 
 
 def chat_rule_violation(messages: list[dict[str, Any]]) -> str | None:
-    """The rules of mistral-api.md, checked on a produced ``messages`` list."""
+    """Mistral's message-order rules, checked on a produced ``messages`` list."""
     if not messages:
         return None
     if any(m["role"] == "system" for m in messages[1:]):
@@ -663,7 +659,7 @@ def test_every_mapped_history_obeys_the_api_rules(chat_ctx: llm.ChatContext) -> 
     assert orphan_tools == 0
     call_ids = [c["id"] for m in messages for c in m.get("tool_calls", [])]
     assert len(set(call_ids)) == len(call_ids), "call ids must be unique in a request"
-    if check_chat_request is not None and messages:
+    if messages:
         body = {"model": "mistral-small-latest", "messages": messages}
         assert check_chat_request(body) is None, messages
 

@@ -15,11 +15,7 @@ from test_mapping_chat import CONTINUE, call, chat_histories, ctx, msg, out
 
 from livekit.plugins.mistral.mapping.conversations import to_conversation_inputs
 from livekit.plugins.mistral.mapping.ids import to_mistral_call_id
-
-try:
-    from livekit.plugins.mistral.testing.rules import check_conversation_request
-except ImportError:  # the rules module is written separately; the local checks still run
-    check_conversation_request = None
+from livekit.plugins.mistral.testing.rules import check_conversation_request
 
 
 def user_entry(content: Any) -> dict[str, Any]:
@@ -209,7 +205,7 @@ def test_every_mapped_history_obeys_the_rules(chat_ctx: llm.ChatContext) -> None
     entries, instructions = to_conversation_inputs(chat_ctx)
     assert conversation_rule_violation(entries) is None, entries
     assert instructions is None or instructions.strip()
-    if check_conversation_request is not None and entries:
+    if entries:
         body: dict[str, Any] = {"model": "mistral-small-latest", "inputs": entries, "store": False}
         if instructions is not None:
             body["instructions"] = instructions
