@@ -1,7 +1,10 @@
-"""Shared fixtures: a real local Mistral server on 127.0.0.1 for every test that talks HTTP."""
+"""Shared fixtures: a real local Mistral server on 127.0.0.1 for every test that talks HTTP,
+and the one polling helper tests wait with."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -54,3 +57,16 @@ async def stream_reply(
     text = "".join(c.delta.content or "" for c in chunks if c.delta)
     calls = [call for c in chunks if c.delta for call in c.delta.tool_calls]
     return chunks, text, calls
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until ``condition()`` holds, checking every 5 ms; fail after ``timeout`` seconds.
+
+    Use it instead of a fixed sleep before an assertion: it returns as soon as the thing has
+    happened, and a slow machine only makes it wait longer, not fail.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout:g} s")
+        await asyncio.sleep(0.005)

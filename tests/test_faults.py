@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytest
-from conftest import AGENT_ID, API_KEY
+from conftest import AGENT_ID, API_KEY, until
 from livekit.agents import (
     APIConnectionError,
     APIConnectOptions,
@@ -141,11 +141,7 @@ def assert_readable(err: BaseException) -> None:
 
 async def assert_nothing_left(server: LocalMistral, model: LLM) -> None:
     """No stream still open on the server, no LLM task, no connection held by a response."""
-    for _ in range(100):
-        if server.open_streams == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert server.open_streams == 0
+    await until(lambda: server.open_streams == 0, timeout=1.0)
     leftover = [t for t in asyncio.all_tasks() if (t.get_name() or "").startswith("LLM.")]
     assert leftover == []
     session = model._http._session  # the plugin's own pool

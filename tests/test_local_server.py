@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from conftest import until
 
 from livekit.plugins.mistral.testing import (
     AgentReply,
@@ -966,12 +967,11 @@ async def test_stall_mid_stream_ends_on_client_disconnect(
         await response.content.readline()
         await response.content.readline()
         await response.content.readline()
-        await asyncio.sleep(0.05)
-        assert server.open_streams == 1
+        await until(lambda: server.open_streams == 1)
         response.close()
     disconnect = await server.wait_for_disconnect(timeout=5)
     assert disconnect.path == CHAT and disconnect.at <= time.monotonic()
-    await _until(lambda: server.open_streams == 0)
+    await until(lambda: server.open_streams == 0)
 
 
 async def test_stall_before_headers_ends_on_client_timeout(
@@ -1024,7 +1024,7 @@ async def test_aclose_is_quick_with_stalled_handlers(http: aiohttp.ClientSession
     stream = await http.post(server.base_url + CHAT, json=chat_body(stream=True), headers=AUTH)
     await stream.content.readline()
     waiting = asyncio.ensure_future(post(http, server, CHAT, chat_body()))
-    await _until(lambda: len(server.requests) == 2)
+    await until(lambda: len(server.requests) == 2)
     started = time.monotonic()
     await server.aclose()
     assert time.monotonic() - started < 2.0
@@ -1035,13 +1035,6 @@ async def test_aclose_is_quick_with_stalled_handlers(http: aiohttp.ClientSession
     stream.close()
     assert server.disconnects == [] and server.open_streams == 0
     assert [t for t in asyncio.all_tasks() if not t.done()] == [asyncio.current_task()]
-
-
-async def _until(condition: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def test_plan_stream_clamps_so_the_end_is_always_hit() -> None:

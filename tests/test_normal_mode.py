@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import API_KEY, FAST, stream_reply
+from conftest import API_KEY, FAST, stream_reply, until
 from livekit.agents import (
     APIConnectionError,
     APIConnectOptions,
@@ -273,8 +273,7 @@ async def test_closing_the_stream_drops_the_connection_at_once(
     await stream.aclose()
     disconnect = await server.wait_for_disconnect(timeout=2.0)
     assert disconnect.at - started < 0.5
-    await asyncio.sleep(0.05)
-    assert server.open_streams == 0
+    await until(lambda: server.open_streams == 0)
     leftover = [t for t in asyncio.all_tasks() if "LLM." in (t.get_name() or "")]
     assert leftover == []
 

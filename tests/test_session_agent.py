@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytest
-from conftest import AGENT_ID, API_KEY
+from conftest import AGENT_ID, API_KEY, until
 from livekit.agents import Agent, AgentSession, APIConnectionError, function_tool, llm
 from livekit.agents.llm import FallbackAdapter
 from livekit.agents.metrics import LLMMetrics
@@ -172,14 +172,6 @@ def said(run: Any) -> list[str]:
         for event in run.events
         if event.type == "message" and event.item.role == "assistant"
     ]
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 # --- turns ----------------------------------------------------------------------------------
