@@ -122,6 +122,19 @@ async def read_events(response: aiohttp.ClientResponse) -> list[bytes]:
     return [part + b"\n\n" for part in data.split(b"\n\n") if part]
 
 
+async def http_chunks(response: aiohttp.ClientResponse) -> list[bytes]:
+    """The body as the HTTP chunks the server wrote, however TCP grouped them."""
+    chunks = []
+    buffer = b""
+    async for data, end_of_chunk in response.content.iter_chunks():
+        buffer += data
+        if end_of_chunk:
+            chunks.append(buffer)
+            buffer = b""
+    assert buffer == b""
+    return chunks
+
+
 def chat_data(events: list[bytes]) -> list[dict[str, Any]]:
     return [json.loads(e[len(b"data: ") :]) for e in events if e != DONE]
 
@@ -573,13 +586,7 @@ async def test_each_event_is_its_own_http_chunk(
     async with http.post(
         server.base_url + CHAT, json=chat_body(stream=True), headers=AUTH
     ) as response:
-        chunks = []
-        buffer = b""
-        async for data, end_of_chunk in response.content.iter_chunks():
-            buffer += data
-            if end_of_chunk:
-                chunks.append(buffer)
-                buffer = b""
+        chunks = await http_chunks(response)
     assert all(c.endswith(b"\n\n") and c.count(b"\n\n") == 1 for c in chunks)
     assert chunks[-1] == DONE
 
@@ -695,9 +702,26 @@ async def test_non_streaming_chat_completion(
 
 async def test_write_size_splits_frames(server: LocalMistral, http: aiohttp.ClientSession) -> None:
     server.write_size = 3
-    events = await stream_chat(http, server, ChatReply(text="Ça va? Très bien 🙂"))
-    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chat_data(events))
+    server.queue_chat(ChatReply(text="Ça va? Très bien 🙂"))
+    async with http.post(
+        server.base_url + CHAT, json=chat_body(stream=True), headers=AUTH
+    ) as response:
+        pieces = await http_chunks(response)
+    raw = b"".join(pieces)
+    assert max(map(len, pieces)) <= 3 and len(pieces) >= len(raw) // 3
+    assert any(_cuts_a_character(piece) for piece in pieces)
+    text = "".join(
+        c["choices"][0]["delta"].get("content", "") for c in chat_data(await _split(raw))
+    )
     assert text == "Ça va? Très bien 🙂"
+
+
+def _cuts_a_character(piece: bytes) -> bool:
+    try:
+        piece.decode()
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 # --- conversation stream framing ------------------------------------------------------------
