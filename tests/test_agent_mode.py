@@ -20,12 +20,14 @@ MakeLLM = Callable[..., LLM]
 NO_RETRY = APIConnectOptions(max_retry=0, timeout=2.0)
 
 
-def ctx_with(*turns: tuple[str, str], system: str | None = "Speak briefly.") -> llm.ChatContext:
+def ctx_with(
+    *turns: tuple[llm.ChatRole, str], system: str | None = "Speak briefly."
+) -> llm.ChatContext:
     ctx = llm.ChatContext()
     if system:
         ctx.add_message(role="system", content=system)
     for role, text in turns:
-        ctx.add_message(role=role, content=text)  # type: ignore[arg-type]
+        ctx.add_message(role=role, content=text)
     return ctx
 
 

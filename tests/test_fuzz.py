@@ -32,7 +32,7 @@ from livekit.plugins.mistral.wire.sse import SSEDecoder, SSEEvent
 
 # any character but the line breaks (surrogates cannot be encoded): multi-byte UTF-8 included
 line_text = st.text(
-    alphabet=st.characters(exclude_characters="\r\n", exclude_categories=("Cs",)), max_size=12
+    alphabet=st.characters(exclude_characters="\r\n", exclude_categories=["Cs"]), max_size=12
 )
 line_end = st.sampled_from(["\n", "\r\n"])
 

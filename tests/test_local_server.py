@@ -36,7 +36,7 @@ CONV = "/v1/conversations"
 AGENT = "ag_0680b7000e847f6e80003620e5d4d99d"
 OTHER_AGENT = "ag_1111b7000e847f6e80003620e5d4d99d"
 CALL_ID = "abcDEF123"
-WEATHER_TOOL = {
+WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "get_weather",

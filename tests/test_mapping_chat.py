@@ -6,7 +6,7 @@ import base64
 import logging
 import re
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from hypothesis import given, settings
@@ -31,8 +31,8 @@ def ctx(*items: llm.ChatItem) -> llm.ChatContext:
     return llm.ChatContext(list(items))
 
 
-def msg(role: str, *content: Any, **fields: Any) -> llm.ChatMessage:
-    return llm.ChatMessage(role=role, content=list(content), **fields)  # type: ignore[arg-type]
+def msg(role: llm.ChatRole, *content: Any, **fields: Any) -> llm.ChatMessage:
+    return llm.ChatMessage(role=role, content=list(content), **fields)
 
 
 def call(
@@ -568,7 +568,7 @@ def chat_histories(draw: st.DrawFn) -> llm.ChatContext:
     if draw(st.booleans()):
         items.append(msg(draw(st.sampled_from(["system", "developer"])), draw(texts)))
     for generation in range(draw(st.integers(0, 8))):
-        kind = draw(st.sampled_from(["user", "assistant", "system", "calls", "orphan", "other"]))
+        kind = draw(st.sampled_from(ITEM_KINDS))
         if kind == "calls":
             items.extend(_draw_calls(draw, generation, later))
             continue
@@ -579,16 +579,21 @@ def chat_histories(draw: st.DrawFn) -> llm.ChatContext:
     return ctx(*items)
 
 
-def _draw_item(draw: st.DrawFn, kind: str) -> list[llm.ChatItem]:
+ItemKind = Literal["user", "assistant", "system", "calls", "orphan", "other"]
+ITEM_KINDS: list[ItemKind] = ["user", "assistant", "system", "calls", "orphan", "other"]
+
+
+def _draw_item(draw: st.DrawFn, kind: ItemKind) -> list[llm.ChatItem]:
     if kind == "user" and draw(st.booleans()):
         return [msg("user", draw(texts), llm.ImageContent(image="https://example.com/a.png"))]
-    if kind in ("user", "system"):
+    if kind == "user" or kind == "system":
         return [msg(kind, draw(texts))]
     if kind == "assistant":
         return [msg("assistant", draw(texts), interrupted=draw(st.booleans()))]
     if kind == "orphan":
         return [out(draw(foreign_call_ids), draw(texts))]
-    return [draw(st.sampled_from([llm.AgentHandoff(new_agent_id="b"), llm.AgentConfigUpdate()]))]
+    other: list[llm.ChatItem] = [llm.AgentHandoff(new_agent_id="b"), llm.AgentConfigUpdate()]
+    return [draw(st.sampled_from(other))]
 
 
 def _draw_calls(draw: st.DrawFn, generation: int, later: list[llm.ChatItem]) -> list[llm.ChatItem]:

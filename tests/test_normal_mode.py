@@ -20,6 +20,7 @@ from livekit.agents import (
 
 from livekit.plugins.mistral import LLM, MistralStatusError
 from livekit.plugins.mistral.testing import ChatReply, Fault, LocalMistral, ToolCall
+from livekit.plugins.mistral.testing.script import ToolCallStyle
 
 MakeLLM = Callable[..., LLM]
 
@@ -33,7 +34,7 @@ def user_ctx(text: str = "Hello there", system: str | None = "Be brief.") -> llm
 
 
 @pytest.fixture
-def weather_tool() -> llm.FunctionTool:
+def weather_tool() -> llm.FunctionTool[..., Any]:
     @llm.function_tool
     async def get_weather(location: str) -> str:
         """Get the current weather for a city.
@@ -86,7 +87,10 @@ async def test_last_chunk_text_is_not_dropped(server: LocalMistral, make_llm: Ma
 
 @pytest.mark.parametrize("style", ["mistral", "openai"])
 async def test_parallel_tool_calls_arrive_whole(
-    server: LocalMistral, make_llm: MakeLLM, weather_tool: llm.FunctionTool, style: str
+    server: LocalMistral,
+    make_llm: MakeLLM,
+    weather_tool: llm.FunctionTool[..., Any],
+    style: ToolCallStyle,
 ) -> None:
     server.queue_chat(
         ChatReply(
@@ -94,7 +98,7 @@ async def test_parallel_tool_calls_arrive_whole(
                 ToolCall("get_weather", {"location": "Paris"}, id="aB3dE5gH7"),
                 ToolCall("get_weather", '{"location": "Lyon"}', id="Zy9xW8vU7"),
             ],
-            tool_call_style=style,  # type: ignore[arg-type]
+            tool_call_style=style,
         )
     )
     chunks, text, calls = await stream_reply(
@@ -116,7 +120,7 @@ async def test_parallel_tool_calls_arrive_whole(
 
 
 async def test_arguments_sent_as_object_become_json(
-    server: LocalMistral, make_llm: MakeLLM, weather_tool: llm.FunctionTool
+    server: LocalMistral, make_llm: MakeLLM, weather_tool: llm.FunctionTool[..., Any]
 ) -> None:
     server.queue_chat(
         ChatReply(
@@ -148,7 +152,7 @@ async def test_tool_settings_are_omitted_without_tools(
 async def test_tool_choice_on_the_wire(
     server: LocalMistral,
     make_llm: MakeLLM,
-    weather_tool: llm.FunctionTool,
+    weather_tool: llm.FunctionTool[..., Any],
     choice: Any,
     wire: Any,
 ) -> None:

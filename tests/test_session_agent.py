@@ -24,6 +24,7 @@ from conftest import AGENT_ID, API_KEY, until
 from livekit.agents import Agent, AgentSession, APIConnectionError, function_tool, llm
 from livekit.agents.llm import FallbackAdapter
 from livekit.agents.metrics import LLMMetrics
+from livekit.agents.voice.run_result import RunResult
 
 from livekit.plugins.mistral import LLM
 from livekit.plugins.mistral.testing import (
@@ -139,7 +140,8 @@ class Endpoint:
 
 @pytest.fixture(params=["normal", "agent"])
 def mode(request: pytest.FixtureRequest) -> Mode:
-    return request.param  # type: ignore[no-any-return]
+    chosen: Mode = request.param
+    return chosen
 
 
 @pytest.fixture
@@ -155,7 +157,7 @@ def model(make_llm: MakeLLM, mode: Mode) -> LLM:
 
 
 @asynccontextmanager
-async def running(model: llm.LLM, agent: Agent) -> AsyncIterator[AgentSession[None]]:
+async def running(model: llm.LLM[Any], agent: Agent) -> AsyncIterator[AgentSession[None]]:
     """A started text-only session: no audio, so no VAD and no turn detector to load."""
     session: AgentSession[None] = AgentSession(
         llm=model, vad=None, turn_handling={"turn_detection": None}
@@ -180,7 +182,7 @@ def said(run: Any) -> list[str]:
 async def test_plain_reply_streams_into_the_session(endpoint: Endpoint, model: LLM) -> None:
     endpoint.answer(["Hello", " from", " Mistral", "!"])
     async with running(model, WeatherAgent()) as session:
-        result = await session.run(user_input="Hi there")
+        result: RunResult[None] = await session.run(user_input="Hi there")
 
     result.expect.next_event().is_message(role="assistant")
     result.expect.no_more_events()
@@ -216,7 +218,7 @@ async def test_function_tool_round_trip(endpoint: Endpoint, model: LLM) -> None:
     endpoint.answer("It is sunny in Paris.")
     agent = WeatherAgent()
     async with running(model, agent) as session:
-        result = await session.run(user_input="What's the weather in Paris?")
+        result: RunResult[None] = await session.run(user_input="What's the weather in Paris?")
 
     result.expect.next_event().is_function_call(name="get_weather", arguments={"location": "Paris"})
     result.expect.next_event().is_function_call_output(output="sunny, 21 degrees in Paris")
@@ -275,7 +277,7 @@ async def test_parallel_tool_calls_in_one_turn(endpoint: Endpoint, model: LLM) -
     endpoint.answer("Cloudy in Lyon, and it is 14:05 there.")
     agent = WeatherAgent()
     async with running(model, agent) as session:
-        result = await session.run(user_input="Weather and time in Lyon?")
+        result: RunResult[None] = await session.run(user_input="Weather and time in Lyon?")
 
     calls = result.expect[0:2]
     calls.contains_function_call(name="get_weather", arguments={"location": "Lyon"})
@@ -350,8 +352,8 @@ async def test_history_from_another_provider_is_accepted(endpoint: Endpoint, mod
     endpoint.answer(tool_calls=[ToolCall("get_weather", {"location": "Lyon"}, id="New0Call1")])
     endpoint.answer("Still cloudy in Lyon.")
     async with running(model, WeatherAgent(chat_ctx=foreign_history())) as session:
-        first_run = await session.run(user_input="Thanks!")
-        second_run = await session.run(user_input="Is it still cloudy in Lyon?")
+        first_run: RunResult[None] = await session.run(user_input="Thanks!")
+        second_run: RunResult[None] = await session.run(user_input="Is it still cloudy in Lyon?")
 
     assert said(first_run) == ["You are welcome."]
     assert said(second_run) == ["Still cloudy in Lyon."]
@@ -396,7 +398,7 @@ async def test_interruption_closes_the_stream_and_the_next_turn_works(
     endpoint.answer(story, delay=0.02)
     endpoint.answer("Sure, a short one.")
     async with running(model, WeatherAgent()) as session:
-        handle = session.run(user_input="Tell me a long story")
+        handle: RunResult[None] = session.run(user_input="Tell me a long story")
         await until(lambda: session.agent_state == "speaking" and endpoint.server.open_streams > 0)
         await asyncio.sleep(0.2)  # some words out, most of the story still to come
         interrupted_at = time.monotonic()
@@ -405,10 +407,11 @@ async def test_interruption_closes_the_stream_and_the_next_turn_works(
         interrupted = await handle
         assert disconnect.at - interrupted_at < 0.5
         assert endpoint.server.open_streams == 0
-        after = await session.run(user_input="Shorter please")
+        after: RunResult[None] = await session.run(user_input="Shorter please")
 
     (heard,) = said(interrupted)
-    assert interrupted.events[-1].item.interrupted is True  # type: ignore[union-attr]
+    last = interrupted.events[-1].item
+    assert isinstance(last, llm.ChatMessage) and last.interrupted is True
     assert heard.startswith("word0") and len(heard) < len(story) // 2
     assert said(after) == ["Sure, a short one."]
     assert len(endpoint.requests) == 2  # the interrupted answer was not retried
@@ -447,7 +450,7 @@ async def test_metrics_report_ttft_tokens_and_request_id_per_call(
     collected: list[LLMMetrics] = []
     model.on("metrics_collected", collected.append)
     async with running(model, WeatherAgent()) as session:
-        result = await session.run(user_input="Weather in Paris?")
+        result: RunResult[None] = await session.run(user_input="Weather in Paris?")
         await until(lambda: len(collected) == 2)
         usage = session.usage
 
@@ -495,7 +498,7 @@ async def test_fallback_adapter_switches_before_any_output(
     adapter.on("llm_availability_changed", lambda e: availability.append((e.llm, e.available)))
     try:
         async with running(adapter, WeatherAgent()) as session:
-            result = await session.run(user_input="Hello?")
+            result: RunResult[None] = await session.run(user_input="Hello?")
             await until(lambda: len(availability) == 2)
     finally:
         await adapter.aclose()
@@ -520,7 +523,7 @@ async def test_fallback_adapter_never_repeats_a_reply_cut_after_output(
     adapter = FallbackAdapter([primary, secondary], attempt_timeout=0.5)
     try:
         async with running(adapter, WeatherAgent()) as session:
-            handle = session.run(user_input="Hello?")
+            handle: RunResult[None] = session.run(user_input="Hello?")
             with pytest.raises(APIConnectionError) as raised:
                 await handle
             assert raised.value.retryable is False

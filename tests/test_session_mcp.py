@@ -15,7 +15,8 @@ import pytest
 from conftest import AGENT_ID
 from livekit.agents import Agent, AgentSession
 from livekit.agents.llm.mcp import MCPServerStdio, MCPToolset
-from livekit.agents.llm.tool_context import get_raw_function_info
+from livekit.agents.llm.tool_context import RawFunctionTool, get_raw_function_info
+from livekit.agents.voice.run_result import RunResult
 
 from livekit.plugins.mistral import LLM
 from livekit.plugins.mistral.testing import (
@@ -93,11 +94,10 @@ async def test_mcp_tools_reach_mistral_as_valid_schemas_and_run(
     server.queue_chat(ChatReply(tool_calls=[PLAN_TRIP]), ChatReply(text="Booked: train, 2 nights."))
     toolset = travel_toolset()
     async with running(make_llm(), toolset) as session:
-        listed = {
-            get_raw_function_info(tool).name: get_raw_function_info(tool).raw_schema
-            for tool in toolset.tools
-        }
-        result = await session.run(user_input="Plan a trip to Lyon for Ada")
+        raw = [tool for tool in toolset.tools if isinstance(tool, RawFunctionTool)]
+        assert len(raw) == len(toolset.tools)  # MCP tools come as raw schemas
+        listed = {get_raw_function_info(t).name: get_raw_function_info(t).raw_schema for t in raw}
+        result: RunResult[None] = await session.run(user_input="Plan a trip to Lyon for Ada")
 
     expect_trip_planned(result)
     first, second = server.chat_requests
@@ -132,7 +132,7 @@ async def test_mcp_tool_called_by_a_mistral_agent_runs_on_the_mcp_server(
         AgentReply(tool_calls=[PLAN_TRIP]), AgentReply(text="Booked: train, 2 nights.")
     )
     async with running(make_llm(model=AGENT_ID, mode="agent"), travel_toolset()) as session:
-        result = await session.run(user_input="Plan a trip to Lyon for Ada")
+        result: RunResult[None] = await session.run(user_input="Plan a trip to Lyon for Ada")
 
     expect_trip_planned(result)
     first, last = server.conversation_requests

@@ -64,7 +64,7 @@ def test_any_split_gives_the_same_events(cuts: list[int]) -> None:
 @given(
     st.lists(
         st.text(
-            alphabet=st.characters(exclude_characters="\r\n", exclude_categories=("Cs",)),
+            alphabet=st.characters(exclude_characters="\r\n", exclude_categories=["Cs"]),
             max_size=30,
         ),
         max_size=8,
