@@ -4,9 +4,9 @@ agent through ``MCPToolset``; two text turns run in an in-process ``AgentSession
     .venv/bin/pip install -e ".[mcp]" && .venv/bin/python examples/mcp_tools.py
 
 The MCP server is ``tests/mcp_servers/travel.py`` (the ``mcp`` package, which this package's
-``mcp`` extra installs through ``livekit-agents[mcp]``). With MISTRAL_API_KEY it talks to Mistral; without, it
-starts the bundled local Mistral server and says so, whose demo brain calls the tool named in
-the question ("forecast").
+``mcp`` extra installs through ``livekit-agents[mcp]``). With MISTRAL_API_KEY it talks to
+Mistral; without, it starts the bundled local Mistral server and says so, whose demo brain
+calls the tool named in the question ("forecast").
 """
 
 from __future__ import annotations
