@@ -23,9 +23,11 @@ from livekit.agents import APIConnectionError, APITimeoutError
 from ..errors import MistralStatusError, status_error
 from ..log import logger
 from ..version import __version__
+from .proxy import proxy_for
 from .sse import SSEDecoder, SSEEvent, SSEProtocolError
 
 DEFAULT_BASE_URL = "https://api.mistral.ai"
+CLOSED_MESSAGE = "the LLM was closed; make a new one"
 _USER_AGENT = f"livekit-plugins-mistral/{__version__}"
 
 
@@ -77,21 +79,39 @@ class MistralHTTP:
         self.base_url = normalize_base_url(base_url)
         self._session = session
         self._owns_session = session is None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop of our own session
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"MistralHTTP(base_url={self.base_url!r})"
 
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
-            )
-            self._owns_session = True
+    async def session(self) -> aiohttp.ClientSession:
+        """The pooled session of the running event loop, made on first use.
+
+        A session cannot cross event loops, and one LLM may outlive its loop (an
+        ``asyncio.run`` per test, a job process restarting its loop): our own session is
+        replaced when the loop changed, the stale one closed as far as its loop allows.
+        """
+        if self._closed:
+            raise APIConnectionError(CLOSED_MESSAGE, retryable=False)
+        loop = asyncio.get_running_loop()
+        current = self._session
+        if current is not None and not current.closed:
+            if not self._owns_session or self._loop is loop:
+                return current
+            await _close_session(current, self._loop)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
+            proxy=proxy_for(self.base_url),
+        )
+        self._owns_session, self._loop = True, loop
         return self._session
 
     async def aclose(self) -> None:
+        """Close our own session; any later request raises instead of opening a new one."""
+        self._closed = True
         if self._owns_session and self._session is not None and not self._session.closed:
-            await self._session.close()
+            await _close_session(self._session, self._loop)
 
     def headers(self, *, stream: bool) -> dict[str, str]:
         return {
@@ -116,7 +136,7 @@ class MistralHTTP:
         The response is closed on the way out unless it was read to the end, so a cancelled
         stream (a voice interruption) drops its connection at once instead of draining it.
         """
-        resp = await self.session().post(
+        resp = await (await self.session()).post(
             self.base_url + path,
             data=body,
             headers=self.headers(stream=True),
@@ -138,7 +158,7 @@ class MistralHTTP:
 
     async def get_json(self, path: str, *, timeout: float, agent_id: str | None = None) -> Any:
         """GET a JSON document (models list, agent details); error statuses raise."""
-        async with self.session().get(
+        async with (await self.session()).get(
             self.base_url + path,
             headers=self.headers(stream=False),
             timeout=_timeout(timeout),
@@ -147,6 +167,22 @@ class MistralHTTP:
             if resp.status != 200:
                 raise await _error_from(resp, _NOTHING_SENT, agent_id)
             return await resp.json(content_type=None)
+
+
+async def _close_session(
+    session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop | None
+) -> None:
+    """Close a session from any loop: its own, another thread's, or one already closed.
+
+    On a closed loop nothing can run: closing only marks the session and its pool closed
+    (no "Unclosed client session" later), and the pooled sockets are freed with the loop's
+    transports. A loop that is only stopped cannot close it now: it is left to the garbage
+    collector.
+    """
+    if loop is None or loop is asyncio.get_running_loop() or loop.is_closed():
+        await session.close()
+    elif loop.is_running():
+        asyncio.run_coroutine_threadsafe(session.close(), loop)
 
 
 class UnreadableEvent(Exception):
