@@ -1,0 +1,63 @@
+"""Rough edges a new user meets: a missing optional extra, a wrong base_url, a missing agent."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+import pytest
+from conftest import AGENT_ID, stream_reply
+from livekit.agents import llm
+from livekit.agents.utils.images import image as livekit_images
+
+from livekit import rtc
+from livekit.plugins.mistral import LLM
+from livekit.plugins.mistral.mapping import chat as chat_mapping
+from livekit.plugins.mistral.testing import AgentReply, ChatReply, LocalMistral
+
+MakeLLM = Callable[..., LLM]
+
+
+@pytest.fixture
+def without_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """livekit-agents installed without its ``images`` extra: Pillow cannot be imported."""
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    monkeypatch.setitem(sys.modules, "PIL.Image", None)
+    monkeypatch.delattr(livekit_images, "Image", raising=False)  # imported by an earlier test
+    chat_mapping._warn_images_extra_missing.cache_clear()
+
+
+@pytest.mark.parametrize("mode", ["normal", "agent"])
+async def test_a_video_frame_without_pillow_is_skipped_with_one_warning(
+    server: LocalMistral,
+    make_llm: MakeLLM,
+    without_pillow: None,
+    caplog: pytest.LogCaptureFixture,
+    mode: str,
+) -> None:
+    frame = rtc.VideoFrame(2, 2, rtc.VideoBufferType.RGBA, bytes(2 * 2 * 4))
+    ctx = llm.ChatContext()
+    ctx.add_message(role="user", content=["What do you see?", llm.ImageContent(image=frame)])
+    if mode == "agent":
+        server.queue_conversation(AgentReply(text="A dark room."), AgentReply(text="Still dark."))
+        model = make_llm(model=AGENT_ID, mode="agent")
+    else:
+        server.queue_chat(ChatReply(text="A dark room."), ChatReply(text="Still dark."))
+        model = make_llm()
+
+    with caplog.at_level(logging.WARNING, logger="livekit.plugins.mistral"):
+        for _ in range(2):  # the frame stays in the history: every turn meets it
+            await stream_reply(model, ctx)
+
+    sent = [r.body for r in server.requests]
+    if mode == "agent":
+        assert [b["inputs"] for b in sent] == [
+            [{"type": "message.input", "role": "user", "content": "What do you see?"}]
+        ] * 2
+    else:
+        assert [b["messages"] for b in sent] == [
+            [{"role": "user", "content": "What do you see?"}]
+        ] * 2
+    warnings = [r.getMessage() for r in caplog.records if "Pillow" in r.getMessage()]
+    assert len(warnings) == 1 and "livekit-agents[images]" in warnings[0]
