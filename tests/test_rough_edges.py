@@ -5,18 +5,26 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import pytest
-from conftest import AGENT_ID, stream_reply
-from livekit.agents import llm
+from conftest import AGENT_ID, API_KEY, stream_reply
+from livekit.agents import APIConnectOptions, llm
 from livekit.agents.utils.images import image as livekit_images
 
 from livekit import rtc
-from livekit.plugins.mistral import LLM
+from livekit.plugins.mistral import LLM, MistralStatusError
 from livekit.plugins.mistral.mapping import chat as chat_mapping
-from livekit.plugins.mistral.testing import AgentReply, ChatReply, LocalMistral
+from livekit.plugins.mistral.testing import AgentReply, ChatReply, Fault, LocalMistral
 
 MakeLLM = Callable[..., LLM]
+NO_RETRY = APIConnectOptions(max_retry=0, timeout=2.0)
+
+
+def user_ctx() -> llm.ChatContext:
+    ctx = llm.ChatContext()
+    ctx.add_message(role="user", content="Hello")
+    return ctx
 
 
 @pytest.fixture
@@ -61,3 +69,30 @@ async def test_a_video_frame_without_pillow_is_skipped_with_one_warning(
         ] * 2
     warnings = [r.getMessage() for r in caplog.records if "Pillow" in r.getMessage()]
     assert len(warnings) == 1 and "livekit-agents[images]" in warnings[0]
+
+
+@pytest.mark.parametrize("mode", ["normal", "agent"])
+@pytest.mark.parametrize("path", ["/v1x", "/api/v1"])
+async def test_a_404_from_a_wrong_base_url_names_the_url(
+    server: LocalMistral, make_llm: MakeLLM, mode: str, path: str
+) -> None:
+    kwargs: dict[str, Any] = {"model": AGENT_ID, "mode": "agent"} if mode == "agent" else {}
+    model = make_llm(base_url=server.base_url + path, **kwargs)
+    with pytest.raises(MistralStatusError) as caught:
+        await stream_reply(model, user_ctx(), conn_options=NO_RETRY)
+    (request,) = server.requests
+    assert request.path.startswith(path.removesuffix("/v1") + "/v1/")
+    called = f"POST {server.base_url}{request.path}"
+    assert caught.value.status_code == 404
+    assert f"Not Found; no Mistral API answered {called}: check base_url" in str(caught.value)
+    assert API_KEY not in str(caught.value)
+
+
+async def test_a_404_in_mistrals_envelope_still_points_at_the_model(
+    server: LocalMistral, make_llm: MakeLLM
+) -> None:
+    server.queue_http("/v1/chat/completions", Fault.status(404))
+    with pytest.raises(MistralStatusError) as caught:
+        await stream_reply(make_llm(), user_ctx(), conn_options=NO_RETRY)
+    assert str(caught.value).startswith("Not found; check the model or agent id")
+    assert "base_url" not in str(caught.value)

@@ -22,6 +22,11 @@ _HINTS: dict[int, str] = {
 }
 
 _REDIRECT_HINT = "Mistral's API does not redirect; check base_url (redirects are not followed)"
+# a 404 without Mistral's envelope comes from whatever else answers at a wrong path
+_NO_ENDPOINT_HINT = (
+    "no Mistral API answered {url}: check base_url (the server root, such as "
+    "https://api.mistral.ai), then the model or agent id"
+)
 
 _REQUEST_ID_HEADERS = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
 
@@ -98,16 +103,20 @@ def status_error(
     output_sent: bool,
     agent_id: str | None = None,
     conversation_id: str | None = None,
+    url: str | None = None,
 ) -> MistralStatusError:
     """Map an error answer (status, parsed body, headers) to the exception to raise.
 
     Retryable follows LiveKit's rule (5xx, 408 and 429) and is always off once output reached
     the user, because a retry would repeat speech. With ``agent_id`` set the error is an
-    :class:`AgentError`.
+    :class:`AgentError`. ``url`` is the request's method and URL (no credentials), named
+    when a 404 does not come from Mistral.
     """
     message = error_message(body, status)
     redirected = 300 <= status < 400
     hint = _REDIRECT_HINT if redirected else _HINTS.get(status)
+    if status == 404 and url is not None and not _is_mistral_envelope(body):
+        hint = _NO_ENDPOINT_HINT.format(url=url)
     if hint:
         message = f"{message}; {hint}"
     fields: dict[str, Any] = {
@@ -171,6 +180,11 @@ def _validation_details(items: list[Any]) -> str | None:
         msg = str(item.get("msg", "invalid value"))
         lines.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(lines) or None
+
+
+def _is_mistral_envelope(body: object) -> bool:
+    """Mistral's own error body: ``{"object": "error", "message": ..., "type": ...}``."""
+    return isinstance(body, Mapping) and body.get("object") == "error"
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

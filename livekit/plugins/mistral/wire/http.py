@@ -317,8 +317,19 @@ async def _error_from(
 ) -> MistralStatusError:
     body = await _read_body(resp)
     return status_error(
-        resp.status, body, resp.headers, output_sent=state.output_sent, agent_id=agent_id
+        resp.status,
+        body,
+        resp.headers,
+        output_sent=state.output_sent,
+        agent_id=agent_id,
+        url=_request_line(resp),
     )
+
+
+def _request_line(resp: aiohttp.ClientResponse) -> str:
+    """``POST http://host/path`` without credentials or query, to show in a message."""
+    url = resp.url.with_user(None).with_query(None).with_fragment(None)
+    return f"{resp.method} {url}"
 
 
 async def _not_a_stream(
