@@ -96,3 +96,21 @@ async def test_a_404_in_mistrals_envelope_still_points_at_the_model(
         await stream_reply(make_llm(), user_ctx(), conn_options=NO_RETRY)
     assert str(caught.value).startswith("Not found; check the model or agent id")
     assert "base_url" not in str(caught.value)
+
+
+async def test_prewarm_names_a_missing_agent_and_the_status_in_the_log_text(
+    server: LocalMistral, make_llm: MakeLLM, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = "ag_" + "e" * 32
+    model = make_llm(model=missing, mode="agent")
+    with caplog.at_level(logging.ERROR, logger="livekit.plugins.mistral"):
+        model.prewarm()
+        assert model._prewarm_task is not None
+        await model._prewarm_task
+    (record,) = caplog.records
+    shown = logging.Formatter(logging.BASIC_FORMAT).format(record)  # what basicConfig() prints
+    assert shown == (
+        f"ERROR:livekit.plugins.mistral:the Mistral agent {missing} could not be loaded "
+        f"(status 404: Agent not found: {missing}; check the model or agent id); "
+        "calls to it will fail"
+    )
