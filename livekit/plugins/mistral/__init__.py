@@ -12,9 +12,9 @@ from .agent_stream import AgentHandoffEvent, AgentStream
 from .chat_stream import LLMStream
 from .errors import AgentError, MistralStatusError
 from .llm import LLM
+from .log import logger
 from .mapping.conversation_events import BuiltinToolEvent
 from .mapping.usage import MistralUsage
-from .log import logger
 from .models import ChatModels
 from .version import __version__
 
