@@ -144,6 +144,21 @@ async def test_routing_is_said_once_at_info(
     assert len(said) == 1 and said[0].levelno == logging.INFO
 
 
+async def test_safe_prompt_is_not_sent_and_a_warning_says_so_once(
+    server: LocalMistral, make_llm: MakeLLM, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = make_llm(model=MODEL, safe_prompt=True, parallel_tool_calls=True)
+    with caplog.at_level(logging.WARNING, logger="livekit.plugins.mistral"):
+        for _ in range(2):
+            await stream_reply(model, user_ctx("Hi"), tools=[get_weather, tools.WebSearch()])
+    assert all(
+        "safe_prompt" not in body and "parallel_tool_calls" not in body
+        for body in server.conversation_requests
+    )
+    warned = [r for r in caplog.records if "safe_prompt is not sent" in r.msg]
+    assert len(warned) == 1
+
+
 async def test_search_events_references_and_files_are_never_spoken(
     server: LocalMistral, model: LLM, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -110,7 +110,7 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
         self._opts = opts
         self._http = MistralHTTP(api_key=key, base_url=base_url, session=http_session)
         self._agents = AgentTracker(self, opts.model) if mode == "agent" else None
-        self._routed_note_said = False
+        self._said: set[str] = set()
 
     def __repr__(self) -> str:
         return (
@@ -201,13 +201,24 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
         if not has_builtin_tool(call.tools):
             return ChatCompletions()
         check_model_conversation(call)
-        if not self._routed_note_said:
-            self._routed_note_said = True
+        if self._once("routed"):
             logger.info(
                 "calls with Mistral built-in tools go to the Conversations API (model and "
                 "tools); calls without them use chat completions, which answer sooner"
             )
+        if call.opts.safe_prompt and self._once("safe_prompt"):
+            logger.warning(
+                "safe_prompt is not sent on calls with Mistral built-in tools: the "
+                "Conversations API has no such setting"
+            )
         return ModelConversation()
+
+    def _once(self, key: str) -> bool:
+        """True the first time ``key`` is seen: for notes that would repeat every call."""
+        if key in self._said:
+            return False
+        self._said.add(key)
+        return True
 
     async def _prewarm_impl(self) -> None:
         """Open a pooled connection with a token-free request; in agent mode, check the agent."""

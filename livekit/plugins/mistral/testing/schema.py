@@ -49,6 +49,13 @@ class _Errors:
             self.add(type_, loc, msg, value)
         return False
 
+    def empty_list(self, value: list[Any], loc: Loc) -> None:
+        """An empty list where at least one item is required."""
+        msg = "List should have at least 1 item after validation, not 0"
+        self.add(
+            "too_short", loc, msg, value, field_type="List", min_length=1, actual_length=0
+        )
+
     def missing(self, obj: Mapping[str, Any], required: Collection[str], loc: Loc) -> None:
         for key in required:
             if key not in obj:
@@ -366,15 +373,7 @@ def _messages(errs: _Errors, value: Any, loc: Loc) -> None:
         _list(errs, value, loc)
         return
     if not value:
-        errs.add(
-            "too_short",
-            loc,
-            "List should have at least 1 item after validation, not 0",
-            value,
-            field_type="List",
-            min_length=1,
-            actual_length=0,
-        )
+        errs.empty_list(value, loc)
     for i, message in enumerate(value):
         _message(errs, message, (*loc, i))
 
@@ -509,15 +508,7 @@ def _string_list(errs: _Errors, value: Any, loc: Loc) -> None:
 def _library_ids(errs: _Errors, value: Any, loc: Loc) -> None:
     _string_list(errs, value, loc)
     if isinstance(value, list) and not value:
-        errs.add(
-            "too_short",
-            loc,
-            "List should have at least 1 item after validation, not 0",
-            value,
-            field_type="List",
-            min_length=1,
-            actual_length=0,
-        )
+        errs.empty_list(value, loc)
 
 
 def _tool_configuration(errs: _Errors, value: Any, loc: Loc) -> None:
