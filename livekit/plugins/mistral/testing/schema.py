@@ -52,9 +52,7 @@ class _Errors:
     def empty_list(self, value: list[Any], loc: Loc) -> None:
         """An empty list where at least one item is required."""
         msg = "List should have at least 1 item after validation, not 0"
-        self.add(
-            "too_short", loc, msg, value, field_type="List", min_length=1, actual_length=0
-        )
+        self.add("too_short", loc, msg, value, field_type="List", min_length=1, actual_length=0)
 
     def missing(self, obj: Mapping[str, Any], required: Collection[str], loc: Loc) -> None:
         for key in required:
