@@ -215,7 +215,7 @@ async def test_use_after_aclose_raises_and_opens_nothing(
 def server_in_thread() -> Iterator[LocalMistral]:
     """A LocalMistral on its own loop in a background thread, outliving the test's loops."""
     started = threading.Event()
-    stop: list[Callable[[], None]] = []
+    stop: list[Callable[[], object]] = []
     holder: list[LocalMistral] = []
 
     async def serve() -> None:
