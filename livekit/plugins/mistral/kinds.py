@@ -100,42 +100,42 @@ class ChatCompletions:
 
 
 class ModelConversation:
-    """Normal mode with built-in tools. Its rules are checked when the call is made
-    (:func:`check_model_conversation`), so nothing half-valid is ever sent."""
+    """Normal mode with built-in tools. Made when the call is made: its rules are checked
+    and its tools mapped then, so a refused call raises before any stream starts."""
 
     path = CONVERSATIONS_PATH
     agent_id = None
 
-    def body(self, call: Call) -> dict[str, Any]:
-        tools, choice, skipped = to_conversation_tools(call.tools, call.opts.tool_choice)
+    def __init__(self, call: Call) -> None:
+        check_conversation_options(call.opts)
+        if call.extra and "handoff_execution" in call.extra:
+            # refused next to a model (mistral-api.md, "Additions, 2026")
+            raise ValueError(
+                "handoff_execution cannot be sent with a model (only agents hand off): "
+                "remove it from extra_kwargs"
+            )
+        self._tools, self._choice, skipped = to_conversation_tools(
+            call.tools, call.opts.tool_choice
+        )
         if skipped:
             logger.warning(
                 "tools the Mistral Conversations API cannot take were not sent",
                 extra={"tools": skipped},
             )
+
+    def body(self, call: Call) -> dict[str, Any]:
         inputs, instructions = to_conversation_inputs(call.chat_ctx)
         if not inputs:
             raise ValueError("the chat context holds nothing to send to Mistral")
-        return model_conversation_body(call.opts, inputs, instructions, tools, choice, call.extra)
+        return model_conversation_body(
+            call.opts, inputs, instructions, self._tools, self._choice, call.extra
+        )
 
     def assembler(self, on_tool: OnTool) -> Assembler:
         return ConversationAssembler(on_tool)
 
     def completed(self, assembler: Assembler) -> None:
         pass
-
-
-def check_model_conversation(call: Call) -> None:
-    """Raise ``ValueError`` naming the rule a model conversation would break:
-    Conversations' option rules, and handoff_execution, which is refused next to a model
-    (mistral-api.md, "Additions, 2026")."""
-    check_conversation_options(call.opts)
-    if call.extra and "handoff_execution" in call.extra:
-        raise ValueError(
-            "handoff_execution cannot be sent with a model (only agents hand off): remove it "
-            "from extra_kwargs"
-        )
-    to_conversation_tools(call.tools, call.opts.tool_choice)  # raises for refused tools
 
 
 class AgentConversation:

@@ -26,7 +26,6 @@ from .kinds import (
     ChatCompletions,
     ModelConversation,
     RequestKind,
-    check_model_conversation,
 )
 from .log import logger
 from .mapping.tools import has_builtin_tool
@@ -200,7 +199,7 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
             return AgentConversation(self._agents)
         if not has_builtin_tool(call.tools):
             return ChatCompletions()
-        check_model_conversation(call)
+        kind = ModelConversation(call)
         if self._once("routed"):
             logger.info(
                 "calls with Mistral built-in tools go to the Conversations API (model and "
@@ -211,7 +210,7 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
                 "safe_prompt is not sent on calls with Mistral built-in tools: the "
                 "Conversations API has no such setting"
             )
-        return ModelConversation()
+        return kind
 
     def _once(self, key: str) -> bool:
         """True the first time ``key`` is seen: for notes that would repeat every call."""
