@@ -173,7 +173,7 @@ async def test_builtin_tools_thinking_and_references_are_not_spoken(
     assert any("references" in e for e in extras)
     usage = chunks[-1].usage
     assert usage is not None and getattr(usage, "connector_tokens", None) == 12
-    tool_logs = [r for r in caplog.records if r.getMessage() == "agent built-in tool event"]
+    tool_logs = [r for r in caplog.records if r.getMessage() == "Mistral built-in tool event"]
     assert {getattr(r, "tool", None) for r in tool_logs} == {"web_search"}
     assert all(hasattr(r, "lk.pii.arguments") for r in tool_logs)
 
@@ -201,6 +201,32 @@ async def test_handoff_moves_the_next_turn_to_the_new_agent(
 
     agent.update_options(model=AGENT_ID)  # the app can send the user back
     assert agent.model == AGENT_ID
+
+
+async def test_a_model_chosen_during_a_turn_wins_over_that_turns_handoff(
+    server: LocalMistral, agent: LLM
+) -> None:
+    events: list[AgentHandoffEvent] = []
+    agent.on("agent_handoff", events.append)
+    # started, handoff started/done, the first words; then a pause while the user chooses
+    reply = AgentReply(text="Passing you to billing.", handoff_to=OTHER_AGENT_ID)
+    server.queue_conversation(
+        Fault.stall_mid_stream(after_events=4, seconds=0.5, reply=reply),
+        AgentReply(text="Support again."),
+    )
+    ctx = ctx_with(("user", "I have a billing question"))
+    async with agent.chat(chat_ctx=ctx, conn_options=NO_RETRY) as stream:
+        async for chunk in stream:
+            if chunk.delta and chunk.delta.content:
+                break  # the turn is in flight, the handoff not yet applied
+        agent.update_options(model=AGENT_ID)  # the app sends the user back to support
+        async for _ in stream:
+            pass
+    assert agent.model == AGENT_ID and events == []
+
+    ctx.add_message(role="user", content="Still there?")
+    await stream_reply(agent, ctx)
+    assert server.conversation_requests[1]["agent_id"] == AGENT_ID
 
 
 async def test_in_stream_error_is_an_agent_error(server: LocalMistral, agent: LLM) -> None:

@@ -19,10 +19,19 @@ from livekit.agents.utils import is_given
 
 from .agent_stream import AgentStream, AgentTracker
 from .chat_stream import LLMStream
+from .errors import api_error
+from .kinds import (
+    AgentConversation,
+    Call,
+    ChatCompletions,
+    ModelConversation,
+    RequestKind,
+)
 from .log import logger
+from .mapping.tools import has_builtin_tool
 from .models import AgentInstructions, ChatModels, Mode, ReasoningEffort
 from .options import LLMOptions, check_options, check_tool_choice
-from .wire.http import MistralHTTP
+from .wire.http import MistralHTTP, WireError
 
 DEFAULT_MODEL: ChatModels = "mistral-small-latest"
 
@@ -31,7 +40,7 @@ def _given(values: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if is_given(value)}
 
 
-class LLM(llm.LLM[Literal["agent_handoff"]]):
+class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
     def __init__(
         self,
         *,
@@ -64,9 +73,10 @@ class LLM(llm.LLM[Literal["agent_handoff"]]):
                 ``/v1/conversations`` with the agent on every call.
             api_key: Defaults to the ``MISTRAL_API_KEY`` environment variable.
             base_url: The server root, default ``https://api.mistral.ai`` (``/v1`` optional).
-            temperature: 0 to 1.5. Unset fields are not sent, so Mistral's defaults apply.
-            max_tokens: Upper bound on generated tokens.
-            top_p: Nucleus sampling, 0 to 1.
+            temperature: 0 to 1.5 (at most 1 in agent mode). Unset fields are not sent, so
+                Mistral's defaults apply.
+            max_tokens: Upper bound on generated tokens (0 or more).
+            top_p: Nucleus sampling, greater than 0 and at most 1.
             random_seed: For reproducible sampling.
             safe_prompt: Prepend Mistral's safety prompt (normal mode).
             presence_penalty: -2 to 2.
@@ -76,7 +86,8 @@ class LLM(llm.LLM[Literal["agent_handoff"]]):
                 when ``chat()`` does not pass one.
             parallel_tool_calls: Let the model call several tools in one turn; used when
                 ``chat()`` does not pass it (LiveKit's voice pipeline never does).
-            response_format: A pydantic model class, a JSON schema dict, ``"json_object"``.
+            response_format: A pydantic model class, a JSON schema dict, ``"text"``,
+                ``"json_object"``, or a ready ``{"type": ...}`` dict.
             reasoning_effort: For reasoning models; their thinking is never spoken.
             agent_version: Pin a version of the agent (agent mode).
             agent_instructions: What to do with the LiveKit Agent's own instructions in agent
@@ -98,6 +109,7 @@ class LLM(llm.LLM[Literal["agent_handoff"]]):
         self._opts = opts
         self._http = MistralHTTP(api_key=key, base_url=base_url, session=http_session)
         self._agents = AgentTracker(self, opts.model) if mode == "agent" else None
+        self._said: set[str] = set()
 
     def __repr__(self) -> str:
         return (
@@ -166,17 +178,46 @@ class LLM(llm.LLM[Literal["agent_handoff"]]):
         if is_given(parallel_tool_calls):
             opts = replace(opts, parallel_tool_calls=parallel_tool_calls)
         extra = dict(extra_kwargs) if is_given(extra_kwargs) else None
+        call = Call(chat_ctx, tools or [], opts, extra)
         common: dict[str, Any] = {
+            "kind": self._kind_for(call),
             "http": self._http,
             "opts": opts,
             "extra": extra,
             "chat_ctx": chat_ctx,
-            "tools": tools or [],
+            "tools": call.tools,
             "conn_options": conn_options,
         }
         if self._agents is not None:
-            return AgentStream(self, agents=self._agents, **common)
+            return AgentStream(self, **common)
         return LLMStream(self, **common)
+
+    def _kind_for(self, call: Call) -> RequestKind:
+        """Where the call goes; a model conversation's rules are checked here, before any
+        stream starts."""
+        if self._agents is not None:
+            return AgentConversation(self._agents)
+        if not has_builtin_tool(call.tools):
+            return ChatCompletions()
+        kind = ModelConversation(call)
+        if self._once("routed"):
+            logger.info(
+                "calls with Mistral built-in tools go to the Conversations API (model and "
+                "tools); calls without them use chat completions, which answer sooner"
+            )
+        if call.opts.safe_prompt and self._once("safe_prompt"):
+            logger.warning(
+                "safe_prompt is not sent on calls with Mistral built-in tools: the "
+                "Conversations API has no such setting"
+            )
+        return kind
+
+    def _once(self, key: str) -> bool:
+        """True the first time ``key`` is seen: for notes that would repeat every call."""
+        if key in self._said:
+            return False
+        self._said.add(key)
+        return True
 
     async def _prewarm_impl(self) -> None:
         """Open a pooled connection with a token-free request; in agent mode, check the agent."""
@@ -184,7 +225,10 @@ class LLM(llm.LLM[Literal["agent_handoff"]]):
         if self._agents is not None:
             await self._agents.check(self._http, timeout=timeout)
             return
-        await self._http.get_json("/v1/models", timeout=timeout)
+        try:
+            await self._http.get_json("/v1/models", timeout=timeout)
+        except WireError as e:
+            raise api_error(e, output_sent=False, timeout=timeout) or e from None
 
     async def aclose(self) -> None:
         await super().aclose()
