@@ -37,8 +37,12 @@ async def get_weather(location: str) -> str:
     return f"Sunny in {location}"
 
 
+async def _lookup_order(raw_arguments: dict[str, object]) -> str:
+    return "ok"
+
+
 MCP_STYLE = llm.function_tool(
-    lambda raw_arguments: "ok",
+    _lookup_order,
     raw_schema={
         "name": "lookup_order",
         "description": "Find an order.",

@@ -381,11 +381,15 @@ async def test_model_conversation_with_builtin_tools_streams(
             connector_tokens=7,
         )
     )
+    builtin_tools: list[models.WebSearchToolTypedDict | models.ImageGenerationToolTypedDict] = [
+        {"type": "web_search"},
+        {"type": "image_generation"},
+    ]
     stream = await client.beta.conversations.start_stream_async(
         model="mistral-medium-latest",
         inputs="Search the web for cats and draw one",
         instructions="Be brief.",
-        tools=[{"type": "web_search"}, {"type": "image_generation"}],
+        tools=builtin_tools,
         completion_args={"temperature": 0.3, "tool_choice": "auto"},
         store=False,
     )

@@ -470,15 +470,15 @@ async def test_search_function_call_and_interruption_in_one_session(
     )
     async with session:
         await session.start(agent)
-        searched = await session.run(user_input="How tall is the Eiffel Tower?")
-        weather = await session.run(user_input="And the weather in Paris?")
-        handle = session.run(user_input="Tell me a long story")
+        searched: RunResult[None] = await session.run(user_input="How tall is the Eiffel Tower?")
+        weather: RunResult[None] = await session.run(user_input="And the weather in Paris?")
+        handle: RunResult[None] = session.run(user_input="Tell me a long story")
         await until(lambda: session.agent_state == "speaking" and server.open_streams > 0)
         await asyncio.sleep(0.2)
         await session.interrupt()
         await server.wait_for_disconnect(timeout=2.0)
         interrupted = await handle
-        after = await session.run(user_input="Shorter please")
+        after: RunResult[None] = await session.run(user_input="Shorter please")
         stored = session.history.items
 
     assert said(searched) == ["It is 330 metres tall."]

@@ -40,6 +40,13 @@ def travel_toolset() -> MCPToolset:
     return MCPToolset(id="travel", mcp_server=MCPServerStdio(sys.executable, [str(TRAVEL_SERVER)]))
 
 
+def raw_schemas(toolset: MCPToolset) -> dict[str, dict[str, Any]]:
+    """The schema of each of the toolset's tools, by name (MCP tools come as raw schemas)."""
+    raw = [tool for tool in toolset.tools if isinstance(tool, RawFunctionTool)]
+    assert len(raw) == len(toolset.tools)
+    return {get_raw_function_info(t).name: get_raw_function_info(t).raw_schema for t in raw}
+
+
 @asynccontextmanager
 async def running(
     model: LLM, toolset: MCPToolset, *more: llm.Tool
@@ -96,9 +103,7 @@ async def test_mcp_tools_reach_mistral_as_valid_schemas_and_run(
     server.queue_chat(ChatReply(tool_calls=[PLAN_TRIP]), ChatReply(text="Booked: train, 2 nights."))
     toolset = travel_toolset()
     async with running(make_llm(), toolset) as session:
-        raw = [tool for tool in toolset.tools if isinstance(tool, RawFunctionTool)]
-        assert len(raw) == len(toolset.tools)  # MCP tools come as raw schemas
-        listed = {get_raw_function_info(t).name: get_raw_function_info(t).raw_schema for t in raw}
+        listed = raw_schemas(toolset)
         result: RunResult[None] = await session.run(user_input="Plan a trip to Lyon for Ada")
 
     expect_trip_planned(result)
@@ -135,11 +140,8 @@ async def test_mcp_tools_beside_a_builtin_tool_go_to_a_model_conversation(
     )
     toolset = travel_toolset()
     async with running(make_llm(), toolset, tools.WebSearch()) as session:
-        listed = {
-            get_raw_function_info(t).name: get_raw_function_info(t).raw_schema
-            for t in toolset.tools
-        }
-        result = await session.run(user_input="Plan a trip to Lyon for Ada")
+        listed = raw_schemas(toolset)
+        result: RunResult[None] = await session.run(user_input="Plan a trip to Lyon for Ada")
 
     expect_trip_planned(result)
     first, second = server.conversation_requests

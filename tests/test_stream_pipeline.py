@@ -115,7 +115,7 @@ async def test_aclose_ends_a_streaming_reply_at_once(
 ) -> None:
     model = make_llm() if mode == "normal" else make_llm(model=AGENT_ID, mode="agent")
     queue = server.queue_chat if mode == "normal" else server.queue_conversation
-    queue(stalled_reply(mode))  # type: ignore[operator]
+    queue(stalled_reply(mode))
     heard: list[str] = []
     async with model.chat(chat_ctx=user_ctx(), conn_options=SLOW) as stream:
 

@@ -109,7 +109,7 @@ class ModelConversation:
     def __init__(self, call: Call) -> None:
         check_conversation_options(call.opts)
         if call.extra and "handoff_execution" in call.extra:
-            # refused next to a model (mistral-api.md, "Additions, 2026")
+            # the live API refuses it next to a model (https://docs.mistral.ai/api/)
             raise ValueError(
                 "handoff_execution cannot be sent with a model (only agents hand off): "
                 "remove it from extra_kwargs"

@@ -559,7 +559,7 @@ def _conversation_tools(errs: _Errors, tools: Any, loc: Loc) -> None:
 
 
 # Conversations take a plain-string tool_choice, and the live API refuses "any" there
-# (mistral-api.md, "Additions, 2026"); CompletionArgs: temperature at most 1, top_p minimum 0
+# (https://docs.mistral.ai/api/); CompletionArgs: temperature at most 1, top_p minimum 0
 _COMPLETION_ARGS_FIELDS: dict[str, Check] = {
     **_SAMPLING_FIELDS,
     "temperature": _number(ge=0, le=1),
