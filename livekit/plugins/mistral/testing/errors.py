@@ -62,6 +62,28 @@ def invalid_tool_call_id(call_id: str) -> ErrorBody:
     )
 
 
+def guardrail_blocked(guardrail: str, categories: list[str]) -> ErrorBody:
+    """403 for a moderation guardrail that blocked the request. The live body is not
+    documented: this one follows the error envelope, says which guardrail and categories."""
+    flagged = ", ".join(categories)
+    return envelope(
+        f"Request blocked by guardrail {guardrail}: flagged categories {flagged}",
+        type="guardrail_blocked",
+        code=None,
+        status=403,
+    )
+
+
+def guardrail_failed(guardrail: str) -> ErrorBody:
+    """403 for a guardrail with ``block_on_error`` whose moderation check failed."""
+    return envelope(
+        f"Request blocked: guardrail {guardrail} failed and block_on_error is set",
+        type="guardrail_blocked",
+        code=None,
+        status=403,
+    )
+
+
 def not_found(message: str) -> ErrorBody:
     return envelope(message, type="not_found_error", code=None, status=404)
 
