@@ -195,28 +195,44 @@ async def test_usage_reports_cached_reasoning_tokens_and_tier(server: LocalMistr
     assert server.usage_reports == [first["usage"], second["usage"]]
 
 
-async def test_guardrail_block_is_a_403(server: LocalMistral) -> None:
-    guardrails = [{"moderation_llm_v2": {"action": "block"}}]
+async def test_guardrail_block_is_the_documented_403(server: LocalMistral) -> None:
+    guardrails = [
+        {"moderation_llm_v2": {"action": "block", "custom_category_thresholds": {"pii": 0.2}}}
+    ]
     messages = [{"role": "user", "content": "Tell me [flag:criminal] things"}]
     status, body = await post_chat(server, chat(messages, guardrails=guardrails))
     assert status == 403
+    decisions = body["guardrails"]["results"]["moderation_llm_v2"].pop("decisions")
     assert body == {
-        "object": "error",
-        "message": "Request blocked by guardrail moderation_llm_v2: flagged categories criminal",
-        "type": "guardrail_blocked",
-        "param": None,
-        "code": None,
-        "raw_status_code": 403,
-    }
-    server.queue_chat(ChatReply(text="ok"))
-    watching_others = [
-        {
-            "moderation_llm_v2": {
-                "action": "block",
-                "ignore_other_categories": True,
-                "custom_category_thresholds": {"pii": 0.2},
+        "error": {"message": "Content blocked by guardrail", "status": 403},
+        "guardrails": {
+            "results": {
+                "moderation_llm_v2": {
+                    "model_name": "mistral-moderation-2603",
+                    "violated": True,
+                    "action": "block",
+                }
             }
-        }
-    ]
-    status, _ = await post_chat(server, chat(messages, guardrails=watching_others))
+        },
+    }
+    assert decisions["criminal"] == {"threshold": 0.5, "score": 0.99, "violated": True}
+    assert decisions["pii"] == {"threshold": 0.2, "score": 0.0, "violated": False}
+    assert [name for name, d in decisions.items() if d["violated"]] == ["criminal"]
+
+    server.queue_chat(ChatReply(text="ok"))
+    guardrails[0]["moderation_llm_v2"]["ignore_other_categories"] = True
+    status, _ = await post_chat(server, chat(messages, guardrails=guardrails))
     assert status == 200  # only pii is watched
+
+
+async def test_block_on_error_is_the_documented_403(server: LocalMistral) -> None:
+    server.moderation_down = True
+    guardrails = [{"block_on_error": True, "moderation_llm_v2": {"action": "none"}}]
+    status, body = await post_chat(server, chat([USER], guardrails=guardrails))
+    assert status == 403
+    assert body["object"] == "Error" and body["code"] == 3201
+    assert body["message"].startswith("Request blocked due to error in guardrail evaluation")
+    server.queue_chat(ChatReply(text="ok"))
+    guardrails[0]["block_on_error"] = False
+    status, _ = await post_chat(server, chat([USER], guardrails=guardrails))
+    assert status == 200
