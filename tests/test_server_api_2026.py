@@ -193,6 +193,9 @@ async def test_usage_reports_cached_reasoning_tokens_and_tier(server: LocalMistr
     assert second["usage"]["completion_tokens_details"] == {"reasoning_tokens": 3}
     assert first["usage"]["service_tier"] == second["usage"]["service_tier"] == "standard"
     assert server.usage_reports == [first["usage"], second["usage"]]
+    server.queue_chat(ChatReply(text="Fast."))
+    _, priority = await post_chat(server, chat(messages, service_tier="auto"))
+    assert priority["usage"]["service_tier"] == "priority"
 
 
 async def test_guardrail_block_is_the_documented_403(server: LocalMistral) -> None:

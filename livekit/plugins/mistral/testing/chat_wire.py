@@ -49,7 +49,9 @@ def _thinking_text(reply: ChatReply) -> str:
     return "".join(split_text(reply.thinking or "", reply.chunk_chars))
 
 
-def chat_usage(reply: ChatReply, prompt_tokens: int, cached_tokens: int = 0) -> dict[str, Any]:
+def chat_usage(
+    reply: ChatReply, prompt_tokens: int, cached_tokens: int = 0, service_tier: str = "standard"
+) -> dict[str, Any]:
     """The usage object: the scripted one, or one computed from the sizes, as 2026 traffic
     shapes it (cached tokens always, reasoning tokens when the model thought, the tier)."""
     if reply.usage is not None:
@@ -63,7 +65,7 @@ def chat_usage(reply: ChatReply, prompt_tokens: int, cached_tokens: int = 0) -> 
             "completion_tokens": completion,
             "total_tokens": prompt_tokens + completion,
             "prompt_tokens_details": {"cached_tokens": cached_tokens},
-            "service_tier": "standard",
+            "service_tier": service_tier,
         }
         if reply.thinking is not None:
             reasoning = estimate_tokens(_thinking_text(reply))
@@ -135,7 +137,9 @@ class _Chunks:
         for index, call in enumerate(calls):
             self.deltas.extend(_openai_call_deltas(call, index))
 
-    def objects(self, prompt_tokens: int, cached_tokens: int = 0) -> list[dict[str, Any]]:
+    def objects(
+        self, prompt_tokens: int, cached_tokens: int = 0, service_tier: str = "standard"
+    ) -> list[dict[str, Any]]:
         """Every chunk; the finish reason and usage go on the last delta when it may carry them."""
         deltas = [{"role": "assistant", "content": ""}, *self.deltas]
         last = deltas[-1]
@@ -147,7 +151,7 @@ class _Chunks:
         final = self._chunk(
             deltas[-1],
             finish_reason_of(self.reply),
-            chat_usage(self.reply, prompt_tokens, cached_tokens),
+            chat_usage(self.reply, prompt_tokens, cached_tokens, service_tier),
             len(deltas) - 1,
         )
         return [*chunks, final]
@@ -188,26 +192,41 @@ def chat_chunks(
     prompt_tokens: int,
     created: int | None = None,
     cached_tokens: int = 0,
+    service_tier: str = "standard",
 ) -> list[dict[str, Any]]:
     """The ``chat.completion.chunk`` objects streamed for ``reply``, in order."""
     chunks = _Chunks(reply, model, created if created is not None else int(time.time()))
     chunks.text_deltas()
     chunks.tool_call_deltas()
-    return chunks.objects(prompt_tokens, cached_tokens)
+    return chunks.objects(prompt_tokens, cached_tokens, service_tier)
 
 
 def chat_frames(
-    reply: ChatReply, *, model: str, prompt_tokens: int, cached_tokens: int = 0
+    reply: ChatReply,
+    *,
+    model: str,
+    prompt_tokens: int,
+    cached_tokens: int = 0,
+    service_tier: str = "standard",
 ) -> list[bytes]:
     """The SSE frames of ``reply``: one ``data:`` frame per chunk, then ``data: [DONE]``."""
     chunks = chat_chunks(
-        reply, model=model, prompt_tokens=prompt_tokens, cached_tokens=cached_tokens
+        reply,
+        model=model,
+        prompt_tokens=prompt_tokens,
+        cached_tokens=cached_tokens,
+        service_tier=service_tier,
     )
     return [*(data_frame(chunk) for chunk in chunks), DONE]
 
 
 def chat_completion(
-    reply: ChatReply, *, model: str, prompt_tokens: int, cached_tokens: int = 0
+    reply: ChatReply,
+    *,
+    model: str,
+    prompt_tokens: int,
+    cached_tokens: int = 0,
+    service_tier: str = "standard",
 ) -> dict[str, Any]:
     """The non-streaming ``chat.completion`` object for ``reply``."""
     text = _full_text(reply)
@@ -229,7 +248,7 @@ def chat_completion(
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": finish_reason_of(reply)}],
-        "usage": chat_usage(reply, prompt_tokens, cached_tokens),
+        "usage": chat_usage(reply, prompt_tokens, cached_tokens, service_tier),
     }
 
 

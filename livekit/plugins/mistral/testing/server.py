@@ -394,9 +394,11 @@ class LocalMistral:
                 return response
         reply = reply or chat_reply_for(body, padding=self.padding)
         prompt = dumps(body["messages"])
-        sizes = {
+        sizes: dict[str, Any] = {
             "prompt_tokens": estimate_tokens(prompt),
             "cached_tokens": self.prompt_cache.cached_tokens(body.get("prompt_cache_key"), prompt),
+            # "auto" may use Priority Tier when eligible: the local server always finds it so
+            "service_tier": "priority" if body.get("service_tier") == "auto" else "standard",
         }
         model = body["model"]
         self.usage_reports.append(chat_usage(reply, **sizes))
