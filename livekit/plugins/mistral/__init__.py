@@ -11,7 +11,9 @@ from .chat_stream import LLMStream
 from .errors import AgentError, MistralStatusError
 from .llm import LLM
 from .log import logger
+from .mapping.usage import MistralUsage
 from .models import ChatModels
+from .options import PER_CONVERSATION
 from .version import __version__
 
 __all__ = [
@@ -22,6 +24,8 @@ __all__ = [
     "AgentHandoffEvent",
     "MistralStatusError",
     "ChatModels",
+    "MistralUsage",
+    "PER_CONVERSATION",
     "__version__",
 ]
 

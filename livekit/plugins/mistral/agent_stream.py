@@ -101,7 +101,9 @@ class AgentStream(MistralStream):
         return f"AgentStream(agent_id={self._agent_id!r}, output_sent={self.output_sent})"
 
     def _build_request(self) -> dict[str, Any]:
-        inputs, instructions = to_conversation_inputs(self._chat_ctx)
+        inputs, instructions = to_conversation_inputs(
+            self._chat_ctx, keep_reasoning=self._opts.keep_reasoning
+        )
         if instructions:
             inputs = self._apply_instructions(inputs, instructions)
         self._note_tools()
@@ -146,7 +148,7 @@ class AgentStream(MistralStream):
     async def _run(self) -> None:
         body = self._request_body()
         timeout = self._conn_options.timeout
-        assembler = ConversationAssembler()
+        assembler = ConversationAssembler(self._opts.keep_reasoning)
 
         def handle(event: SSEEvent) -> bool:
             chunk = assembler.feed(event.event, parse_event(event.data, self))

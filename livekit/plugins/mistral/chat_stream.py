@@ -8,7 +8,8 @@ from livekit.agents import APIConnectionError
 
 from .errors import status_error
 from .log import logger
-from .mapping.chat import to_chat_messages
+from .mapping.caching import prompt_cache_key
+from .mapping.chat import history_options, to_chat_messages
 from .mapping.completion import CompletionAssembler, InStreamError
 from .mapping.request import chat_body
 from .mapping.tools import to_mistral_tool_choice, to_mistral_tools
@@ -32,11 +33,12 @@ class LLMStream(MistralStream):
         choice = self._opts.tool_choice
         body = chat_body(
             self._opts,
-            to_chat_messages(self._chat_ctx),
+            to_chat_messages(self._chat_ctx, history_options(self._opts)),
             schemas,
             to_mistral_tool_choice(choice) if choice is not None else None,
             self._opts.parallel_tool_calls,
             self._extra,
+            prompt_cache_key=prompt_cache_key(self._opts.prompt_cache_key, self._chat_ctx),
         )
         if not body["messages"]:
             raise ValueError("the chat context holds no message to send to Mistral")
@@ -45,7 +47,7 @@ class LLMStream(MistralStream):
     async def _run(self) -> None:
         body = self._request_body()
         timeout = self._conn_options.timeout
-        assembler = CompletionAssembler()
+        assembler = CompletionAssembler(self._opts.keep_reasoning)
 
         def handle(event: SSEEvent) -> bool:
             if event.data == "[DONE]":

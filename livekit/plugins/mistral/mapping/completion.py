@@ -1,7 +1,8 @@
 """Chat-completions stream events -> LiveKit ``ChatChunk`` deltas (pure, no I/O).
 
 One :class:`CompletionAssembler` lives for one attempt. Text is passed on as it arrives;
-thinking never reaches ``delta.content`` (it rides in ``delta.extra["thinking"]``); tool
+thinking never reaches ``delta.content`` (it rides in ``delta.extra["thinking"]``, and the
+turn's whole thinking in the last delta: see ``reasoning.py``); tool
 calls are accumulated by ``index`` (Mistral sends them whole, other models served on the
 same endpoint send OpenAI-style fragments) and released only by :meth:`finish`, i.e. on a
 normal end of stream.
@@ -16,6 +17,8 @@ from typing import Any
 from livekit.agents.llm import ChatChunk, ChoiceDelta, CompletionUsage, FunctionToolCall
 
 from ..log import logger
+from .reasoning import ThinkingRecorder, final_delta
+from .usage import usage_from
 
 
 class InStreamError(Exception):
@@ -60,16 +63,6 @@ def _content_parts(content: list[Any]) -> tuple[str, str]:
     return "".join(text), "".join(thinking)
 
 
-def usage_from(raw: dict[str, Any]) -> CompletionUsage:
-    details = raw.get("prompt_tokens_details") or {}
-    return CompletionUsage(
-        prompt_tokens=int(raw.get("prompt_tokens") or 0),
-        completion_tokens=int(raw.get("completion_tokens") or 0),
-        total_tokens=int(raw.get("total_tokens") or 0),
-        prompt_cached_tokens=int(details.get("cached_tokens") or 0),
-    )
-
-
 def error_status(body: dict[str, Any]) -> int:
     """Best status for an in-stream error object: its own if it names one, else 500."""
     for key in ("raw_status_code", "status_code", "status", "code"):
@@ -86,9 +79,10 @@ def error_status(body: dict[str, Any]) -> int:
 class CompletionAssembler:
     """Stateful, pure translator for one streamed completion."""
 
-    __slots__ = ("completion_id", "finish_reason", "usage", "_calls", "_unknown_seen")
+    __slots__ = ("completion_id", "finish_reason", "usage", "thinking", "_calls", "_unknown_seen")
 
-    def __init__(self) -> None:
+    def __init__(self, keep_reasoning: bool = True) -> None:
+        self.thinking = ThinkingRecorder(keep_reasoning)
         self.completion_id = ""
         self.finish_reason: str | None = None
         self.usage: CompletionUsage | None = None
@@ -138,13 +132,8 @@ class CompletionAssembler:
     def finish(self) -> list[ChatChunk]:
         """End of a normal stream: complete tool calls, then usage."""
         chunks: list[ChatChunk] = []
-        calls = self._complete_calls()
-        if calls:
-            chunks.append(
-                ChatChunk(
-                    id=self.completion_id, delta=ChoiceDelta(role="assistant", tool_calls=calls)
-                )
-            )
+        if (delta := final_delta(self._complete_calls(), self.thinking)) is not None:
+            chunks.append(ChatChunk(id=self.completion_id, delta=delta))
         if self.usage is not None:
             chunks.append(ChatChunk(id=self.completion_id, usage=self.usage))
         return chunks
@@ -153,6 +142,7 @@ class CompletionAssembler:
         if not isinstance(content, list):
             return None
         text, thinking = _content_parts(content)
+        self.thinking.add(content)
         if not text and not thinking:
             return None
         delta = ChoiceDelta(

@@ -12,16 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from livekit.agents.llm import ChatChunk, ChoiceDelta, CompletionUsage, FunctionToolCall
+from livekit.agents.llm import ChatChunk, ChoiceDelta, FunctionToolCall
 
 from ..log import logger
 from .completion import _content_parts
+from .reasoning import ThinkingRecorder, final_delta
+from .usage import MistralUsage, usage_from
 
-
-class AgentUsage(CompletionUsage):
-    """Token counts of an agent turn; ``connector_tokens`` when connectors were used."""
-
-    connector_tokens: int = 0
+AgentUsage = MistralUsage  # the name this usage had before it was shared by both modes
 
 
 class AgentStreamError(Exception):
@@ -54,7 +52,8 @@ _SILENT_EVENTS = frozenset(
 class ConversationAssembler:
     """Stateful translator for one streamed agent turn."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_reasoning: bool = True) -> None:
+        self.thinking = ThinkingRecorder(keep_reasoning)
         self.conversation_id = ""
         self.done = False
         self.usage: AgentUsage | None = None
@@ -93,8 +92,8 @@ class ConversationAssembler:
             for call_id, partial in self._calls.items()
             if partial.name
         ]
-        if calls:
-            chunks.append(self._chunk(ChoiceDelta(role="assistant", tool_calls=calls)))
+        if (delta := final_delta(calls, self.thinking)) is not None:
+            chunks.append(self._chunk(delta))
         if self.usage is not None:
             chunks.append(ChatChunk(id=self.conversation_id, usage=self.usage))
         return chunks
@@ -114,6 +113,7 @@ class ConversationAssembler:
         kind = content.get("type")
         if kind in ("text", "thinking"):
             text, thinking = _content_parts([content])
+            self.thinking.add([content])
             extra = {"thinking": thinking} if thinking else None
             if not text and not extra:
                 return None
@@ -148,12 +148,7 @@ class ConversationAssembler:
         self.done = True
         raw = payload.get("usage")
         if isinstance(raw, dict):
-            self.usage = AgentUsage(
-                prompt_tokens=int(raw.get("prompt_tokens") or 0),
-                completion_tokens=int(raw.get("completion_tokens") or 0),
-                total_tokens=int(raw.get("total_tokens") or 0),
-                connector_tokens=int(raw.get("connector_tokens") or 0),
-            )
+            self.usage = usage_from(raw)
 
     def _error(self, payload: dict[str, Any]) -> None:
         code = payload.get("code")
