@@ -228,6 +228,29 @@ def test_agent_mode_refuses_what_conversations_do_not_take(
         make(make_llm, "agent", **options)
 
 
+async def test_calls_with_builtin_tools_say_which_options_they_cannot_send(
+    server: LocalMistral, make_llm: MakeLLM, caplog: pytest.LogCaptureFixture
+) -> None:
+    from livekit.plugins.mistral import tools
+
+    model = make_llm(
+        prompt_cache_key="k",
+        service_tier="auto",
+        prompt_mode="reasoning",
+        audio_input="audio",
+        guardrails=GUARDRAILS,
+        metadata={"team": "voice"},
+    )
+    with caplog.at_level(logging.WARNING, logger="livekit.plugins.mistral"):
+        for _ in range(2):
+            await stream_reply(model, user_ctx("Hi"), tools=[tools.WebSearch()])
+    for body in server.conversation_requests:
+        assert body["guardrails"] == GUARDRAILS and body["metadata"] == {"team": "voice"}
+        assert body.keys().isdisjoint({"prompt_cache_key", "service_tier", "prompt_mode"})
+    warned = sorted(r.args[0] for r in caplog.records if "is not sent on calls" in r.msg)
+    assert warned == ["audio_input", "prompt_cache_key", "prompt_mode", "service_tier"]
+
+
 # --- usage ----------------------------------------------------------------------------------
 
 

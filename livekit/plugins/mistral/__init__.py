@@ -1,16 +1,19 @@
 """Mistral AI LLM plugin for LiveKit Agents.
 
-``LLM(model=..., mode="normal")`` streams chat completions; ``LLM(model="ag_...",
-mode="agent")`` drives a Mistral agent through the Conversations API.
+``LLM(model=..., mode="normal")`` streams chat completions (or, when a call holds one of
+Mistral's built-in ``tools``, a model conversation); ``LLM(model="ag_...", mode="agent")``
+drives a Mistral agent through the Conversations API.
 """
 
 from livekit.agents import Plugin
 
+from . import tools
 from .agent_stream import AgentHandoffEvent, AgentStream
 from .chat_stream import LLMStream
 from .errors import AgentError, MistralStatusError
 from .llm import LLM
 from .log import logger
+from .mapping.conversation_events import BuiltinToolEvent
 from .mapping.usage import MistralUsage
 from .models import ChatModels
 from .options import PER_CONVERSATION
@@ -22,10 +25,12 @@ __all__ = [
     "AgentStream",
     "AgentError",
     "AgentHandoffEvent",
+    "BuiltinToolEvent",
+    "MistralUsage",
     "MistralStatusError",
     "ChatModels",
-    "MistralUsage",
     "PER_CONVERSATION",
+    "tools",
     "__version__",
 ]
 

@@ -160,6 +160,16 @@ def _check_api_2026(opts: LLMOptions) -> None:
         _check_agent_mode_fields(opts)
 
 
+def unsent_in_conversations(opts: LLMOptions) -> list[str]:
+    """The 2026 options set on ``opts`` that a conversation request cannot carry."""
+    unsent = [name for name in _CHAT_ONLY if getattr(opts, name) is not None]
+    if isinstance(opts.prompt_cache_key, str):
+        unsent.append("prompt_cache_key")
+    if opts.audio_input == "audio":
+        unsent.append("audio_input")
+    return unsent
+
+
 def _check_agent_mode_fields(opts: LLMOptions) -> None:
     """Fields the Conversations API does not take: refused rather than silently dropped."""
     for name in _CHAT_ONLY:

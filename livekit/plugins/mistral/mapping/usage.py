@@ -39,6 +39,10 @@ class MistralUsage(CompletionUsage):
     """Seconds of audio input in the prompt, when Mistral reports them."""
 
 
+AgentUsage = MistralUsage
+"""The name agent mode used first; the same class."""
+
+
 def usage_from(raw: Mapping[str, Any]) -> MistralUsage:
     """The usage of one answer, from the ``usage`` object of a chunk or a done event."""
     if not isinstance(raw, Mapping):

@@ -49,6 +49,11 @@ class _Errors:
             self.add(type_, loc, msg, value)
         return False
 
+    def empty_list(self, value: list[Any], loc: Loc) -> None:
+        """An empty list where at least one item is required."""
+        msg = "List should have at least 1 item after validation, not 0"
+        self.add("too_short", loc, msg, value, field_type="List", min_length=1, actual_length=0)
+
     def missing(self, obj: Mapping[str, Any], required: Collection[str], loc: Loc) -> None:
         for key in required:
             if key not in obj:
@@ -407,15 +412,7 @@ def _messages(errs: _Errors, value: Any, loc: Loc) -> None:
         _list(errs, value, loc)
         return
     if not value:
-        errs.add(
-            "too_short",
-            loc,
-            "List should have at least 1 item after validation, not 0",
-            value,
-            field_type="List",
-            min_length=1,
-            actual_length=0,
-        )
+        errs.empty_list(value, loc)
     for i, message in enumerate(value):
         _message(errs, message, (*loc, i))
 
@@ -612,14 +609,46 @@ def _inputs(errs: _Errors, value: Any, loc: Loc) -> None:
         _entry(errs, entry, (*loc, "list[InputEntries]", i))
 
 
-_BUILTIN_TOOLS = (
-    "web_search",
-    "web_search_premium",
-    "code_interpreter",
-    "image_generation",
-    "document_library",
-    "connector",
-)
+def _string_list(errs: _Errors, value: Any, loc: Loc) -> None:
+    if not isinstance(value, list):
+        _list(errs, value, loc)
+        return
+    for i, item in enumerate(value):
+        _str(errs, item, (*loc, i))
+
+
+def _library_ids(errs: _Errors, value: Any, loc: Loc) -> None:
+    _string_list(errs, value, loc)
+    if isinstance(value, list) and not value:
+        errs.empty_list(value, loc)
+
+
+def _tool_configuration(errs: _Errors, value: Any, loc: Loc) -> None:
+    if not isinstance(value, dict):
+        _dict(errs, value, loc)
+        return
+    table = dict.fromkeys(("exclude", "include", "requires_confirmation"), _string_list)
+    errs.extra(value, table, loc)
+    _check_fields(errs, value, table, loc)
+
+
+# type: (field checks besides "type", required fields), from Mistral's OpenAPI document
+# (WebSearchTool, WebSearchPremiumTool, CodeInterpreterTool, ImageGenerationTool,
+# DocumentLibraryTool with library_ids minItems 1, CustomConnector); all closed objects
+_BUILTIN_TOOLS: dict[str, tuple[dict[str, Check], tuple[str, ...]]] = {
+    "web_search": ({"tool_configuration": _tool_configuration}, ()),
+    "web_search_premium": ({"tool_configuration": _tool_configuration}, ()),
+    "code_interpreter": ({"tool_configuration": _tool_configuration}, ()),
+    "image_generation": ({"tool_configuration": _tool_configuration}, ()),
+    "document_library": (
+        {"tool_configuration": _tool_configuration, "library_ids": _library_ids},
+        ("library_ids",),
+    ),
+    "connector": (
+        {"tool_configuration": _tool_configuration, "connector_id": _str, "authorization": _dict},
+        ("connector_id",),
+    ),
+}
 
 
 def _conversation_tools(errs: _Errors, tools: Any, loc: Loc) -> None:
@@ -633,17 +662,31 @@ def _conversation_tools(errs: _Errors, tools: Any, loc: Loc) -> None:
         kind = tool.get("type")
         if kind == "function":
             _function_tool(errs, tool, (*loc, i, "function"))
+        elif kind in _BUILTIN_TOOLS:
+            table, required = _BUILTIN_TOOLS[kind]
+            tloc = (*loc, i, kind)
+            errs.extra(tool, {"type", *table}, tloc)
+            errs.missing(tool, required, tloc)
+            _check_fields(errs, tool, table, tloc)
         else:
             _literal("function", *_BUILTIN_TOOLS)(errs, kind, (*loc, i, "type"))
+
+
+# Conversations take a plain-string tool_choice, and the live API refuses "any" there
+# (mistral-api.md, "Additions, 2026"); their temperature is at most 1 (CompletionArgs)
+_COMPLETION_ARGS_FIELDS: dict[str, Check] = {
+    **_SAMPLING_FIELDS,
+    "temperature": _number(ge=0, le=1),
+    "tool_choice": _literal("auto", "none", "required"),
+}
 
 
 def _completion_args(errs: _Errors, value: Any, loc: Loc) -> None:
     if not isinstance(value, dict):
         _dict(errs, value, loc)
         return
-    table = {**_SAMPLING_FIELDS, "tool_choice": _literal(*_TOOL_CHOICES)}
-    errs.extra(value, table, loc)
-    _check_fields(errs, value, table, loc)
+    errs.extra(value, _COMPLETION_ARGS_FIELDS, loc)
+    _check_fields(errs, value, _COMPLETION_ARGS_FIELDS, loc)
 
 
 _CONVERSATION_FIELDS: dict[str, Check] = {
