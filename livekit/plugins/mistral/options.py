@@ -7,9 +7,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import Enum
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeGuard, get_args
 
 from livekit.agents.llm import ToolChoice
+from pydantic import BaseModel
 
 from .models import AgentInstructions, AudioInput, Mode, PromptMode, ReasoningEffort, ServiceTier
 
@@ -17,12 +18,42 @@ AGENT_ID = re.compile(
     r"^(ag_[0-9a-fA-F]{32}|ag:[0-9a-fA-F]{8}:\d{8}:[A-Za-z0-9_-]+:[0-9a-fA-F]{8})$"
 )
 
-_RANGES: dict[str, tuple[float, float]] = {
-    "temperature": (0.0, 1.5),
-    "top_p": (0.0, 1.0),
-    "presence_penalty": (-2.0, 2.0),
-    "frequency_penalty": (-2.0, 2.0),
+# Bounds from Mistral's OpenAPI document (openapi-public-doc.yaml in the public repository
+# mistralai/platform-docs-public, read 2026-12): ``ChatCompletionRequest`` for chat completions,
+# ``CompletionArgs`` for the ``completion_args`` of ``/v1/conversations``.
+
+
+@dataclass(frozen=True)
+class _Range:
+    low: float
+    high: float
+    low_excluded: bool = False  # the schema's exclusiveMinimum
+
+    def holds(self, value: float) -> bool:
+        above = value > self.low if self.low_excluded else value >= self.low
+        return above and value <= self.high
+
+    def describe(self) -> str:
+        if self.low_excluded:
+            return f"greater than {self.low:g} and at most {self.high:g}"
+        return f"from {self.low:g} to {self.high:g}"
+
+
+_RANGES: dict[str, _Range] = {
+    # chat: minimum 0, maximum 1.5; CompletionArgs: maximum 1 (check_conversation_options)
+    "temperature": _Range(0.0, 1.5),
+    # chat: exclusiveMinimum 0, maximum 1; CompletionArgs says minimum 0, but one LLM may send
+    # to both endpoints, so the stricter bound holds for all
+    "top_p": _Range(0.0, 1.0, low_excluded=True),
+    # both: minimum -2, maximum 2
+    "presence_penalty": _Range(-2.0, 2.0),
+    "frequency_penalty": _Range(-2.0, 2.0),
 }
+# both: integers with minimum 0 (max_tokens 0 is allowed by the API)
+_MINIMUMS: dict[str, int] = {"max_tokens": 0, "random_seed": 0}
+_BOOLEANS = ("safe_prompt", "parallel_tool_calls", "keep_reasoning")
+# CompletionArgs.temperature: maximum 1 (chat completions allow 1.5)
+CONVERSATION_MAX_TEMPERATURE = 1.0
 
 
 class PromptCacheKey(Enum):
@@ -69,22 +100,65 @@ class LLMOptions:
 def check_options(opts: LLMOptions) -> None:
     """Raise ``ValueError`` saying what is wrong and what is allowed; nothing is sent before."""
     _check_mode(opts)
-    for name, (low, high) in _RANGES.items():
+    for name, bounds in _RANGES.items():
         value = getattr(opts, name)
-        if value is not None and not (
-            isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high
-        ):
-            raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
-    if opts.max_tokens is not None and not (_is_int(opts.max_tokens) and opts.max_tokens >= 1):
-        raise ValueError(f"max_tokens must be a whole number >= 1, got {opts.max_tokens!r}")
-    if opts.random_seed is not None and not (_is_int(opts.random_seed) and opts.random_seed >= 0):
-        raise ValueError(f"random_seed must be a whole number >= 0, got {opts.random_seed!r}")
+        if value is not None and not (_is_number(value) and bounds.holds(value)):
+            raise ValueError(f"{name} must be a number {bounds.describe()}, got {value!r}")
+    for name, low in _MINIMUMS.items():
+        value = getattr(opts, name)
+        if value is not None and not (_is_int(value) and value >= low):
+            raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+    for name in _BOOLEANS:
+        value = getattr(opts, name)
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"{name} must be True or False, got {value!r}")
     if opts.stop is not None and not _is_stop(opts.stop):
         raise ValueError(f"stop must be a string or a list of strings, got {opts.stop!r}")
     _check_choice("reasoning_effort", opts.reasoning_effort, get_args(ReasoningEffort))
     _check_choice("agent_instructions", opts.agent_instructions, get_args(AgentInstructions))
     check_tool_choice(opts.tool_choice)
+    check_response_format(opts.response_format)
     _check_api_2026(opts)
+    if opts.mode == "agent":
+        check_conversation_options(opts)
+
+
+def check_conversation_options(opts: LLMOptions) -> None:
+    """The stricter rules of a ``/v1/conversations`` request (a Mistral agent, or a model
+    with Mistral's built-in tools), on top of :func:`check_options`."""
+    temperature = opts.temperature
+    if temperature is not None and temperature > CONVERSATION_MAX_TEMPERATURE:
+        raise ValueError(
+            f"temperature must be at most {CONVERSATION_MAX_TEMPERATURE:g} for Mistral's "
+            f"Conversations API (agents, built-in tools), got {temperature!r}; chat "
+            "completions allow up to 1.5"
+        )
+
+
+def check_response_format(value: object) -> None:
+    """What :func:`..mapping.request.to_response_format` can turn into a valid field."""
+    if value is None or value in ("text", "json_object"):
+        return
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        return
+    if isinstance(value, dict) and _is_response_format_dict(value):
+        return
+    raise ValueError(
+        "response_format must be a pydantic model class, a JSON schema dict, 'text', "
+        "'json_object', or a dict with 'type' 'text', 'json_object' or 'json_schema' (the "
+        f"last with 'json_schema': {{'name': ..., 'schema': {{...}}}}), got {value!r}"
+    )
+
+
+def _is_response_format_dict(value: dict[Any, Any]) -> bool:
+    if value.get("type") != "json_schema":
+        return True  # {"type": "text" | "json_object"}, or the JSON schema of the answer
+    spec = value.get("json_schema")  # JsonSchema: name and schema required
+    return (
+        isinstance(spec, dict)
+        and isinstance(spec.get("name"), str)
+        and isinstance(spec.get("schema"), dict)
+    )
 
 
 def check_tool_choice(choice: object) -> None:
@@ -126,6 +200,11 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_number(value: object) -> TypeGuard[float]:
+    """A finite int or float; ``True`` is not a number here (JSON would send ``true``)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _is_stop(value: object) -> bool:
     if isinstance(value, str):
         return True
@@ -150,8 +229,6 @@ def _check_api_2026(opts: LLMOptions) -> None:
     _check_choice("service_tier", opts.service_tier, get_args(ServiceTier))
     _check_choice("prompt_mode", opts.prompt_mode, get_args(PromptMode))
     _check_choice("audio_input", opts.audio_input, get_args(AudioInput))
-    if not isinstance(opts.keep_reasoning, bool):
-        raise ValueError(f"keep_reasoning must be True or False, got {opts.keep_reasoning!r}")
     _check_cache_key(opts.prompt_cache_key)
     _check_metadata(opts.metadata)
     if opts.guardrails is not None:
@@ -237,7 +314,7 @@ def _check_moderation(where: str, value: object) -> None:
     if thresholds is None:
         return
     if not isinstance(thresholds, dict) or not all(
-        isinstance(k, str) and (v is None or _is_finite(v)) for k, v in thresholds.items()
+        isinstance(k, str) and (v is None or _is_number(v)) for k, v in thresholds.items()
     ):
         raise ValueError(
             f"{where}.custom_category_thresholds must map category names to numbers, "
@@ -253,7 +330,3 @@ def _known_keys(where: str, value: object, allowed: frozenset[str]) -> dict[str,
     if unknown:
         raise ValueError(f"{where} has unknown keys {unknown}; allowed: {sorted(allowed)}")
     return value
-
-
-def _is_finite(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
