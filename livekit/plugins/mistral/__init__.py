@@ -16,6 +16,7 @@ from .log import logger
 from .mapping.conversation_events import BuiltinToolEvent
 from .mapping.usage import MistralUsage
 from .models import ChatModels
+from .options import PER_CONVERSATION
 from .version import __version__
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "MistralUsage",
     "MistralStatusError",
     "ChatModels",
+    "PER_CONVERSATION",
     "tools",
     "__version__",
 ]

@@ -21,3 +21,9 @@ ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 Mode = Literal["normal", "agent"]
 
 AgentInstructions = Literal["inline", "ignore"]
+
+ServiceTier = Literal["auto", "standard_only"]
+
+PromptMode = Literal["reasoning"]
+
+AudioInput = Literal["transcript", "audio"]
