@@ -199,7 +199,7 @@ async def test_usage_reports_cached_reasoning_tokens_and_tier(server: LocalMistr
 
 
 async def test_guardrail_block_is_the_documented_403(server: LocalMistral) -> None:
-    guardrails = [
+    guardrails: list[dict[str, Any]] = [
         {"moderation_llm_v2": {"action": "block", "custom_category_thresholds": {"pii": 0.2}}}
     ]
     messages = [{"role": "user", "content": "Tell me [flag:criminal] things"}]

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import AGENT_ID
+from conftest import AGENT_ID, until
 from livekit.agents.metrics import LLMMetrics
-from test_session_agent import INSTRUCTIONS, MakeLLM, Mode, WeatherAgent, running, said, until
+from livekit.agents.voice.run_result import RunResult
+from test_session_agent import INSTRUCTIONS, MakeLLM, Mode, WeatherAgent, running, said
 
 from livekit.plugins.mistral import LLM
 from livekit.plugins.mistral.testing import (
@@ -55,8 +56,8 @@ async def test_second_turn_carries_the_first_turns_thinking(
     )
     model = make(make_llm, "normal", reasoning_effort="medium")
     async with running(model, WeatherAgent()) as session:
-        first = await session.run(user_input="Hi")
-        second = await session.run(user_input="Weather?")
+        first: RunResult[None] = await session.run(user_input="Hi")
+        second: RunResult[None] = await session.run(user_input="Weather?")
 
     assert said(first) == ["Hello!"] and said(second) == ["Sunny."]  # thinking never spoken
     _, body = server.chat_requests
@@ -84,7 +85,7 @@ async def test_thinking_before_a_tool_call_survives_the_tool_result(
     )
     model = make(make_llm, "normal", reasoning_effort="high")
     async with running(model, WeatherAgent()) as session:
-        result = await session.run(user_input="Weather in Paris?")
+        result: RunResult[None] = await session.run(user_input="Weather in Paris?")
 
     assert said(result) == ["Sunny in Paris."]
     _, after_tool = server.chat_requests

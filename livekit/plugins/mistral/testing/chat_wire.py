@@ -92,7 +92,7 @@ def _mistral_call(call: ToolCall, index: int, as_object: bool) -> dict[str, Any]
 
 
 def _thinking_chunk(text: str) -> dict[str, Any]:
-    # every live thinking delta carries closed: true (see mistral-api.md)
+    # every live thinking delta carries closed: true (https://docs.mistral.ai/api/)
     return {"type": "thinking", "thinking": [{"type": "text", "text": text}], "closed": True}
 
 
