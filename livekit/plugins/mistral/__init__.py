@@ -8,7 +8,7 @@ from livekit.agents import Plugin
 
 from .agent_stream import AgentHandoffEvent, AgentStream
 from .chat_stream import LLMStream
-from .errors import AgentError, MistralStatusError
+from .errors import AgentError, AgentToolMismatchError, MistralStatusError
 from .llm import LLM
 from .log import logger
 from .models import ChatModels
@@ -19,6 +19,7 @@ __all__ = [
     "LLMStream",
     "AgentStream",
     "AgentError",
+    "AgentToolMismatchError",
     "AgentHandoffEvent",
     "MistralStatusError",
     "ChatModels",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from livekit.agents import APIConnectionError
 
+from .agent_check import AgentToolCheck
 from .errors import AgentError, status_error
 from .log import logger
 from .mapping.conversation_events import AgentStreamError, ConversationAssembler, Handoff
@@ -46,6 +47,7 @@ class AgentTracker:
         self.configured = agent_id
         self.current = agent_id
         self._said: set[str] = set()
+        self.tool_check = AgentToolCheck()
 
     def reset(self, agent_id: str) -> None:
         self.configured = self.current = agent_id
@@ -75,12 +77,10 @@ class AgentTracker:
         self._said.add(key)
         return True
 
-    async def check(self, http: MistralHTTP, *, timeout: float) -> None:
-        """Prewarm: open the pooled connection and make sure the agent exists."""
+    async def check(self, http: MistralHTTP, version: int | str | None, *, timeout: float) -> None:
+        """Prewarm: open the pooled connection, make sure the agent exists, keep its tools."""
         try:
-            await http.get_json(
-                f"/v1/agents/{self.current}", timeout=timeout, agent_id=self.current
-            )
+            await self.tool_check.load(http, self.current, version, timeout=timeout)
         except AgentError as e:
             logger.error(
                 "the Mistral agent could not be loaded; calls to it will fail",
@@ -104,7 +104,6 @@ class AgentStream(MistralStream):
         inputs, instructions = to_conversation_inputs(self._chat_ctx)
         if instructions:
             inputs = self._apply_instructions(inputs, instructions)
-        self._note_tools()
         if not inputs:
             raise ValueError("the chat context holds nothing to send to the Mistral agent")
         return conversation_body(self._opts, self._agent_id, inputs, self._extra)
@@ -133,19 +132,12 @@ class AgentStream(MistralStream):
         }
         return [entry, *inputs]
 
-    def _note_tools(self) -> None:
-        names = sorted(getattr(tool, "id", type(tool).__name__) for tool in self._tools)
-        if names and self._agents.once("tools:" + ",".join(names)):
-            logger.warning(
-                "agent mode: LiveKit tools are not sent to Mistral (the agent's own tool "
-                "definitions apply); calls the agent makes to functions of these names are "
-                "still run by LiveKit",
-                extra={"tools": names},
-            )
-
     async def _run(self) -> None:
         body = self._request_body()
         timeout = self._conn_options.timeout
+        await self._agents.tool_check.before_turn(
+            self._http, self._agent_id, self._opts, self._tools, timeout=timeout
+        )
         assembler = ConversationAssembler()
 
         def handle(event: SSEEvent) -> bool:

@@ -20,7 +20,7 @@ from livekit.agents.utils import is_given
 from .agent_stream import AgentStream, AgentTracker
 from .chat_stream import LLMStream
 from .log import logger
-from .models import AgentInstructions, ChatModels, Mode, ReasoningEffort
+from .models import AgentInstructions, ChatModels, Mode, ReasoningEffort, ToolMismatchPolicy
 from .options import LLMOptions, check_options, check_tool_choice
 from .wire.http import MistralHTTP
 
@@ -53,6 +53,7 @@ class LLM(llm.LLM[Literal["agent_handoff"]]):
         reasoning_effort: NotGivenOr[ReasoningEffort] = NOT_GIVEN,
         agent_version: NotGivenOr[int | str] = NOT_GIVEN,
         agent_instructions: NotGivenOr[AgentInstructions] = NOT_GIVEN,
+        on_tool_mismatch: NotGivenOr[ToolMismatchPolicy] = NOT_GIVEN,
         http_session: aiohttp.ClientSession | None = None,
     ) -> None:
         """Mistral chat completions (``mode="normal"``) or a Mistral agent (``mode="agent"``).
@@ -78,11 +79,17 @@ class LLM(llm.LLM[Literal["agent_handoff"]]):
                 ``chat()`` does not pass it (LiveKit's voice pipeline never does).
             response_format: A pydantic model class, a JSON schema dict, ``"json_object"``.
             reasoning_effort: For reasoning models; their thinking is never spoken.
-            agent_version: Pin a version of the agent (agent mode).
+            agent_version: Pin a version of the agent (agent mode): a version number or an
+                alias such as ``"production"``.
             agent_instructions: What to do with the LiveKit Agent's own instructions in agent
                 mode, where Mistral refuses ``instructions`` next to ``agent_id``:
                 ``"inline"`` (default) sends them as the first input entry, ``"ignore"``
                 leaves only the agent's instructions (a warning says so once).
+            on_tool_mismatch: Agent mode: before the first call that carries tools, the
+                agent is fetched once and its function tools compared with LiveKit's.
+                ``"warn"`` (default) logs one warning per difference, ``"raise"`` fails
+                every call whose tools differ with ``AgentToolMismatchError`` (for CI),
+                ``"ignore"`` skips the check.
             http_session: An aiohttp session to use instead of the plugin's own.
         """
         super().__init__()
@@ -137,6 +144,7 @@ class LLM(llm.LLM[Literal["agent_handoff"]]):
         reasoning_effort: NotGivenOr[ReasoningEffort | None] = NOT_GIVEN,
         agent_version: NotGivenOr[int | str | None] = NOT_GIVEN,
         agent_instructions: NotGivenOr[AgentInstructions] = NOT_GIVEN,
+        on_tool_mismatch: NotGivenOr[ToolMismatchPolicy] = NOT_GIVEN,
     ) -> None:
         """Change settings for the next calls; the arguments mirror the constructor.
 
@@ -182,7 +190,7 @@ class LLM(llm.LLM[Literal["agent_handoff"]]):
         """Open a pooled connection with a token-free request; in agent mode, check the agent."""
         timeout = DEFAULT_API_CONNECT_OPTIONS.timeout
         if self._agents is not None:
-            await self._agents.check(self._http, timeout=timeout)
+            await self._agents.check(self._http, self._opts.agent_version, timeout=timeout)
             return
         await self._http.get_json("/v1/models", timeout=timeout)
 

@@ -21,3 +21,5 @@ ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 Mode = Literal["normal", "agent"]
 
 AgentInstructions = Literal["inline", "ignore"]
+
+ToolMismatchPolicy = Literal["warn", "raise", "ignore"]

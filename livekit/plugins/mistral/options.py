@@ -9,11 +9,13 @@ from typing import Any, get_args
 
 from livekit.agents.llm import ToolChoice
 
-from .models import AgentInstructions, Mode, ReasoningEffort
+from .models import AgentInstructions, Mode, ReasoningEffort, ToolMismatchPolicy
 
 AGENT_ID = re.compile(
     r"^(ag_[0-9a-fA-F]{32}|ag:[0-9a-fA-F]{8}:\d{8}:[A-Za-z0-9_-]+:[0-9a-fA-F]{8})$"
 )
+# Mistral's pattern for a version alias (``PUT /v1/agents/{id}/aliases``), at most 64 long
+AGENT_ALIAS = re.compile(r"^[a-z]([a-z0-9_-]*[a-z0-9])?$")
 
 _RANGES: dict[str, tuple[float, float]] = {
     "temperature": (0.0, 1.5),
@@ -41,6 +43,7 @@ class LLMOptions:
     reasoning_effort: ReasoningEffort | None = None
     agent_version: int | str | None = None
     agent_instructions: AgentInstructions = "inline"
+    on_tool_mismatch: ToolMismatchPolicy = "warn"
 
     @classmethod
     def names(cls) -> frozenset[str]:
@@ -64,6 +67,9 @@ def check_options(opts: LLMOptions) -> None:
         raise ValueError(f"stop must be a string or a list of strings, got {opts.stop!r}")
     _check_choice("reasoning_effort", opts.reasoning_effort, get_args(ReasoningEffort))
     _check_choice("agent_instructions", opts.agent_instructions, get_args(AgentInstructions))
+    _check_choice("on_tool_mismatch", opts.on_tool_mismatch, get_args(ToolMismatchPolicy))
+    if opts.agent_version is not None:
+        check_agent_version(opts.agent_version)
     check_tool_choice(opts.tool_choice)
 
 
@@ -77,6 +83,18 @@ def check_tool_choice(choice: object) -> None:
     raise ValueError(
         "tool_choice must be 'auto', 'required', 'none' or "
         f"{{'type': 'function', 'function': {{'name': ...}}}}, got {choice!r}"
+    )
+
+
+def check_agent_version(version: object) -> None:
+    """A version number (int >= 0) or an alias, as ``agent_version`` takes them."""
+    if isinstance(version, int) and not isinstance(version, bool) and version >= 0:
+        return
+    if isinstance(version, str) and len(version) <= 64 and AGENT_ALIAS.match(version):
+        return
+    raise ValueError(
+        "agent_version must be a version number (an int >= 0) or an alias such as "
+        f"'production' (lowercase letters, digits, '-' and '_', at most 64), got {version!r}"
     )
 
 
