@@ -77,6 +77,8 @@ async def test_whole_history_goes_every_turn(server: LocalMistral, agent: LLM) -
 
 async def test_version_and_completion_args(server: LocalMistral, make_llm: MakeLLM) -> None:
     server.queue_conversation(AgentReply(text="ok"))
+    for _ in range(3):
+        server.update_agent(AGENT_ID, description="another version")
     model = make_llm(model=AGENT_ID, mode="agent", agent_version=3, temperature=0.1, max_tokens=9)
     await stream_reply(model, ctx_with(("user", "Hi"), system=None))
     body = server.conversation_requests[0]

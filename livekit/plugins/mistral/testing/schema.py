@@ -487,17 +487,59 @@ def _inputs(errs: _Errors, value: Any, loc: Loc) -> None:
         _entry(errs, entry, (*loc, "list[InputEntries]", i))
 
 
-_BUILTIN_TOOLS = (
-    "web_search",
-    "web_search_premium",
-    "code_interpreter",
-    "image_generation",
-    "document_library",
-    "connector",
-)
+_TOOL_CONFIGURATION_KEYS = ("exclude", "include", "requires_confirmation")
+# built-in tool type -> (keys it takes besides type and tool_configuration, required keys)
+_BUILTIN_KEYS: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
+    "web_search": (frozenset(), ()),
+    "web_search_premium": (frozenset(), ()),
+    "code_interpreter": (frozenset(), ()),
+    "image_generation": (frozenset(), ()),
+    "document_library": (frozenset({"library_ids"}), ("library_ids",)),
+    "connector": (frozenset({"connector_id", "authorization"}), ("connector_id",)),
+}
+
+
+def _strings(errs: _Errors, value: Any, loc: Loc, *, min_length: int = 0) -> None:
+    if not isinstance(value, list):
+        _list(errs, value, loc)
+        return
+    if len(value) < min_length:
+        errs.add(
+            "too_short",
+            loc,
+            f"List should have at least {min_length} item after validation, not {len(value)}",
+            value,
+            field_type="List",
+            min_length=min_length,
+            actual_length=len(value),
+        )
+    for i, item in enumerate(value):
+        _str(errs, item, (*loc, i))
+
+
+def _tool_configuration(errs: _Errors, value: Any, loc: Loc) -> None:
+    if not isinstance(value, dict):
+        errs.add("model_type", loc, "Input should be an object", value)
+        return
+    errs.extra(value, _TOOL_CONFIGURATION_KEYS, loc)
+    _check_fields(errs, value, dict.fromkeys(_TOOL_CONFIGURATION_KEYS, _strings), loc)
+
+
+def _builtin_tool(errs: _Errors, tool: Mapping[str, Any], kind: str, loc: Loc) -> None:
+    allowed, required = _BUILTIN_KEYS[kind]
+    errs.extra(tool, allowed | {"type", "tool_configuration"}, loc)
+    errs.missing(tool, required, loc)
+    checks: dict[str, Check] = {
+        "tool_configuration": _tool_configuration,
+        "library_ids": lambda e, v, lc: _strings(e, v, lc, min_length=1),
+        "connector_id": _str,
+        "authorization": _dict,
+    }
+    _check_fields(errs, tool, checks, loc)
 
 
 def _conversation_tools(errs: _Errors, tools: Any, loc: Loc) -> None:
+    """Function tools and built-in tools, as conversations and agents take them."""
     if not isinstance(tools, list):
         _list(errs, tools, loc)
         return
@@ -508,8 +550,10 @@ def _conversation_tools(errs: _Errors, tools: Any, loc: Loc) -> None:
         kind = tool.get("type")
         if kind == "function":
             _function_tool(errs, tool, (*loc, i, "function"))
+        elif kind in _BUILTIN_KEYS:
+            _builtin_tool(errs, tool, kind, (*loc, i, kind))
         else:
-            _literal("function", *_BUILTIN_TOOLS)(errs, kind, (*loc, i, "type"))
+            _literal("function", *_BUILTIN_KEYS)(errs, kind, (*loc, i, "type"))
 
 
 def _completion_args(errs: _Errors, value: Any, loc: Loc) -> None:
@@ -544,3 +588,105 @@ CONVERSATION_FIELDS: frozenset[str] = frozenset(_CONVERSATION_FIELDS)
 def conversation_schema_errors(body: Any) -> list[dict[str, Any]]:
     """The 422 errors of a ``POST /v1/conversations`` body (empty: valid)."""
     return _body_errors(body, ("inputs",), _CONVERSATION_FIELDS)
+
+
+# --- agents (``POST /v1/agents``, ``PATCH /v1/agents/{id}``) ---------------------------------
+
+
+def _handoffs(errs: _Errors, value: Any, loc: Loc) -> None:
+    _strings(errs, value, loc, min_length=1)
+
+
+def _version_message(errs: _Errors, value: Any, loc: Loc) -> None:
+    if not isinstance(value, str):
+        _str(errs, value, loc)
+    elif len(value) > 500:
+        errs.add(
+            "string_too_long",
+            loc,
+            "String should have at most 500 characters",
+            value,
+            max_length=500,
+        )
+
+
+_AGENT_FIELDS: dict[str, Check] = {
+    "instructions": _str,
+    "tools": _conversation_tools,
+    "completion_args": _completion_args,
+    "guardrails": _list,
+    "model": _str,
+    "name": _str,
+    "description": _str,
+    "handoffs": _handoffs,
+    "metadata": _dict,
+    "version_message": _version_message,
+}
+_UPDATE_AGENT_FIELDS: dict[str, Check] = {**_AGENT_FIELDS, "deployment_chat": _bool}
+
+
+def create_agent_schema_errors(body: Any) -> list[dict[str, Any]]:
+    """The 422 errors of a ``POST /v1/agents`` body (empty: valid)."""
+    return _body_errors(body, ("model", "name"), _AGENT_FIELDS)
+
+
+def update_agent_schema_errors(body: Any) -> list[dict[str, Any]]:
+    """The 422 errors of a ``PATCH /v1/agents/{id}`` body (empty: valid)."""
+    return _body_errors(body, (), _UPDATE_AGENT_FIELDS)
+
+
+# --- query parameters -----------------------------------------------------------------------
+
+ALIAS_PATTERN = r"^[a-z]([a-z0-9_-]*[a-z0-9])?$"
+_ALIAS_RE = re.compile(ALIAS_PATTERN)
+
+QueryCheck = Callable[[_Errors, str, Loc], Any]
+
+
+def query_int(ge: int | None = None, le: int | None = None) -> QueryCheck:
+    """An integer query parameter: parsed from its text, then bounded."""
+
+    def check(errs: _Errors, text: str, loc: Loc) -> int | None:
+        try:
+            value = int(text)
+        except ValueError:
+            msg = "Input should be a valid integer, unable to parse string as an integer"
+            errs.add("int_parsing", loc, msg, text)
+            return None
+        before = len(errs.items)
+        _bounds(errs, value, loc, ge, le)
+        return value if len(errs.items) == before else None
+
+    return check
+
+
+def query_alias(errs: _Errors, text: str, loc: Loc) -> str | None:
+    """A version alias: 1 to 64 characters of Mistral's alias pattern."""
+    if len(text) > 64:
+        msg = "String should have at most 64 characters"
+        errs.add("string_too_long", loc, msg, text, max_length=64)
+    elif not _ALIAS_RE.match(text):
+        msg = f"String should match pattern '{ALIAS_PATTERN}'"
+        errs.add("string_pattern_mismatch", loc, msg, text, pattern=ALIAS_PATTERN)
+    else:
+        return text
+    return None
+
+
+def query_errors(
+    query: Mapping[str, str],
+    params: Mapping[str, tuple[QueryCheck, bool]],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Parse query parameters by ``{name: (check, required)}``: the values, and 422 errors.
+
+    Unknown parameters are ignored, as FastAPI does.
+    """
+    errs = _Errors()
+    values: dict[str, Any] = {}
+    for name, (check, required) in params.items():
+        if name not in query:
+            if required:
+                errs.add("missing", ("query", name), "Field required", None)
+            continue
+        values[name] = check(errs, query[name], ("query", name))
+    return values, errs.items
