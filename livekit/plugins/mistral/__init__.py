@@ -1,12 +1,14 @@
 """Mistral AI LLM plugin for LiveKit Agents.
 
 ``LLM(model=..., mode="normal")`` streams chat completions; ``LLM(model="ag_...",
-mode="agent")`` drives a Mistral agent through the Conversations API.
+mode="agent")`` drives a Mistral agent through the Conversations API; ``sync_agent`` and
+``create_agent`` write LiveKit tools into a Mistral agent.
 """
 
 from livekit.agents import Plugin
 
 from .agent_stream import AgentHandoffEvent, AgentStream
+from .agents import SyncedAgent, create_agent, sync_agent
 from .chat_stream import LLMStream
 from .errors import AgentError, AgentToolMismatchError, MistralStatusError
 from .llm import LLM
@@ -23,6 +25,9 @@ __all__ = [
     "AgentHandoffEvent",
     "MistralStatusError",
     "ChatModels",
+    "SyncedAgent",
+    "create_agent",
+    "sync_agent",
     "__version__",
 ]
 

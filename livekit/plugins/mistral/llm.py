@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -21,7 +20,7 @@ from .agent_stream import AgentStream, AgentTracker
 from .chat_stream import LLMStream
 from .log import logger
 from .models import AgentInstructions, ChatModels, Mode, ReasoningEffort, ToolMismatchPolicy
-from .options import LLMOptions, check_options, check_tool_choice
+from .options import LLMOptions, api_key_from, check_options, check_tool_choice
 from .wire.http import MistralHTTP
 
 DEFAULT_MODEL: ChatModels = "mistral-small-latest"
@@ -96,12 +95,7 @@ class LLM(llm.LLM[Literal["agent_handoff"]]):
         opts = LLMOptions(model=model, mode=mode)
         opts = replace(opts, **_given(locals_options(locals())))
         check_options(opts)
-        key = api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY")
-        if not key:
-            raise ValueError(
-                "no Mistral API key: set the MISTRAL_API_KEY environment variable "
-                "or pass api_key=... to LLM()"
-            )
+        key = api_key_from(api_key, "LLM()")
         self._opts = opts
         self._http = MistralHTTP(api_key=key, base_url=base_url, session=http_session)
         self._agents = AgentTracker(self, opts.model) if mode == "agent" else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, fields
 from typing import Any, get_args
@@ -48,6 +49,17 @@ class LLMOptions:
     @classmethod
     def names(cls) -> frozenset[str]:
         return frozenset(f.name for f in fields(cls))
+
+
+def api_key_from(api_key: str | None, where: str) -> str:
+    """``api_key``, else ``MISTRAL_API_KEY``; a clear ValueError when neither is set."""
+    key = api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY")
+    if not key:
+        raise ValueError(
+            "no Mistral API key: set the MISTRAL_API_KEY environment variable "
+            f"or pass api_key=... to {where}"
+        )
+    return key
 
 
 def check_options(opts: LLMOptions) -> None:

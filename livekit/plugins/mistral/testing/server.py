@@ -89,6 +89,8 @@ class RecordedRequest:
     at: float
     """``time.monotonic()`` when the request arrived."""
     raw: bytes = b""
+    query: str = ""
+    """The query string, e.g. ``"agent_version=2"``."""
 
 
 Responder = Callable[[RecordedRequest], ChatReply | AgentReply | Fault | None]
@@ -351,6 +353,7 @@ class LocalMistral:
             None if body is _INVALID_JSON else body,
             time.monotonic(),
             raw,
+            request.query_string,
         )
         self.requests.append(recorded)
         return _Exchange(request, body, recorded)
