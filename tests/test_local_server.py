@@ -1208,6 +1208,12 @@ async def test_agent_versions_and_aliases_over_http(
         ("missing", ["query", "alias"]),
         ("int_parsing", ["query", "version"]),
     ]
+    conversation = {"agent_id": created["id"], "agent_version": "staging", "inputs": "Hi"}
+    status, unknown = await agent_call(http, server, "POST", CONV, conversation)
+    assert (status, unknown["message"]) == (
+        404,
+        f"Agent version not found: {created['id']} version staging",
+    )
     status, _ = await agent_call(http, server, "DELETE", f"{path}/aliases?alias=prod")
     assert status == 204
     status, gone = await agent_call(http, server, "DELETE", f"{path}/aliases?alias=prod")
