@@ -4,6 +4,8 @@ Every contender streams the same scripted answer from the same local server and 
 text deltas the application would see, so the harness measures them all the same way:
 
 - ``ours-normal`` / ``ours-agent``: this plugin (``/v1/chat/completions`` / ``/v1/conversations``).
+- ``ours-model-conv``: this plugin in normal mode with a built-in tool in the call, which
+  makes it a model conversation (``/v1/conversations`` with ``model`` and ``tools``).
 - ``official-chat`` / ``official-conv``: ``livekit-plugins-mistralai`` in both ``api_mode`` s.
 - ``sdk``: the raw mistralai SDK, ``chat.stream_async``.
 - ``floor-network``: aiohttp + a byte split + ``json.loads``, nothing else.
@@ -77,6 +79,8 @@ class Contender(ABC):
 class _LiveKitContender(Contender):
     """A LiveKit ``llm.LLM``: the application reads ``ChatChunk`` s from ``chat()``."""
 
+    tools: tuple[llm.Tool, ...] = ()
+
     def __init__(self) -> None:
         self.llm: llm.LLM[Any] | None = None
         self.ctx = chat_context()
@@ -101,7 +105,7 @@ class _LiveKitContender(Contender):
 
     async def chunks(self) -> AsyncGenerator[str, None]:
         assert self.llm is not None
-        async with self.llm.chat(chat_ctx=self.ctx) as stream:
+        async with self.llm.chat(chat_ctx=self.ctx, tools=list(self.tools)) as stream:
             async for chunk in stream:
                 delta = chunk.delta
                 if delta is not None and delta.content:
@@ -127,6 +131,13 @@ class OursAgent(_LiveKitContender):
 
     def make_llm(self, base_url: str) -> llm.LLM[Any]:
         return mistral.LLM(model=AGENT_ID, mode="agent", api_key=API_KEY, base_url=base_url)
+
+
+class OursModelConversation(OursNormal):
+    key = "ours-model-conv"
+    label = "this plugin, normal mode + built-in tool"
+    endpoint: Endpoint = "conversation"
+    tools = (mistral.tools.WebSearch(),)
 
 
 class _Official(_LiveKitContender):
@@ -349,6 +360,7 @@ class FrameworkFloorConversations(FrameworkFloor):
 ALL: tuple[type[Contender], ...] = (
     OursNormal,
     OursAgent,
+    OursModelConversation,
     OfficialChat,
     OfficialConversations,
     RawSDK,

@@ -31,7 +31,11 @@ FLOOR_OF = {"chat": "floor-framework", "conversation": "floor-framework-conv"}
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-OFFICIAL_OF = {"ours-normal": "official-chat", "ours-agent": "official-conv"}
+OFFICIAL_OF = {
+    "ours-normal": "official-chat",
+    "ours-agent": "official-conv",
+    "ours-model-conv": "official-conv",
+}
 
 
 @dataclass
@@ -95,7 +99,7 @@ def _x(value: float) -> str:
 
 def targets(r: Results) -> list[Target]:
     found: list[Target] = []
-    for ours in ("ours-normal", "ours-agent"):
+    for ours in OFFICIAL_OF:
         if ours not in r.cpu:
             continue
         floor = FLOOR_OF[r.endpoints[ours]]
@@ -398,6 +402,8 @@ def _ratio_lines(r: Results) -> list[str]:
         ("ours-normal", "sdk"),
         ("ours-agent", "floor-framework-conv"),
         ("ours-agent", "official-conv"),
+        ("ours-model-conv", "floor-framework-conv"),
+        ("ours-model-conv", "official-conv"),
     ]
     for ours, other in pairs:
         if ours in r.cpu and other in r.cpu and ours in r.ttft_warm and other in r.ttft_warm:

@@ -173,7 +173,7 @@ async def test_builtin_tools_thinking_and_references_are_not_spoken(
     assert any("references" in e for e in extras)
     usage = chunks[-1].usage
     assert usage is not None and getattr(usage, "connector_tokens", None) == 12
-    tool_logs = [r for r in caplog.records if r.getMessage() == "agent built-in tool event"]
+    tool_logs = [r for r in caplog.records if r.getMessage() == "Mistral built-in tool event"]
     assert {getattr(r, "tool", None) for r in tool_logs} == {"web_search"}
     assert all(hasattr(r, "lk.pii.arguments") for r in tool_logs)
 

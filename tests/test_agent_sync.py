@@ -20,6 +20,7 @@ from test_session_agent import WeatherAgent, running, said
 from livekit.plugins import mistral
 from livekit.plugins.mistral import LLM, AgentError, AgentToolMismatchError, SyncedAgent
 from livekit.plugins.mistral.testing import AgentReply, LocalMistral
+from livekit.plugins.mistral.tools import CodeInterpreter, WebSearch
 
 MakeLLM = Callable[..., LLM]
 LOGGER = "livekit.plugins.mistral"
@@ -118,13 +119,15 @@ def test_importing_the_plugin_does_not_import_the_sdk() -> None:
 
 async def test_sync_sends_the_livekit_tools_and_keeps_builtins(server: LocalMistral) -> None:
     server.update_agent(AGENT_ID, tools=[WEB_SEARCH, OLD_FUNCTION, LIBRARY], handoffs=["ag_x"])
-    result = await sync(server, instructions="Be brief.")
+    # Mistral built-in tools among the LiveKit tools are added when the agent lacks them
+    livekit_tools = [get_weather, SEARCH_DOCS, WebSearch(), CodeInterpreter()]
+    result = await sync(server, tools=livekit_tools, instructions="Be brief.")
 
     assert result == SyncedAgent(agent_id=AGENT_ID, version=2, previous_version=1)
     [patch] = requests_to(server, "PATCH", f"/v1/agents/{AGENT_ID}")
     assert patch.body == {
         "instructions": "Be brief.",
-        "tools": [WEB_SEARCH, LIBRARY, WEATHER_SENT, SEARCH_SENT],
+        "tools": [WEB_SEARCH, LIBRARY, {"type": "code_interpreter"}, WEATHER_SENT, SEARCH_SENT],
     }
     assert patch.headers["Authorization"] == f"Bearer {API_KEY}"
     stored = server.agent_version(AGENT_ID)
@@ -155,7 +158,11 @@ async def test_sync_takes_a_livekit_agent_and_its_instructions(server: LocalMist
     [
         ({"agent_id": "mistral-small-latest"}, "agent_id must be a Mistral agent id"),
         ({"tools": get_weather}, "tools must be a list of LiveKit tools"),
-        ({"tools": [llm.ProviderTool(id="web")]}, r"these cannot: \['web'\]"),
+        (
+            {"tools": [llm.ProviderTool(id="web")]},
+            r"cannot be pushed to a Mistral agent: \['web'\]",
+        ),
+        ({"tools": [WebSearch(), WebSearch(premium=True)]}, "cannot be used together"),
         ({"instructions": 42}, "instructions must be a string"),
         ({"api_key": ""}, "MISTRAL_API_KEY"),
     ],
@@ -202,21 +209,22 @@ async def test_create_agent_sends_the_livekit_tools(server: LocalMistral) -> Non
     agent_id = await mistral.create_agent(
         "mistral-medium-latest",
         name="Weather desk",
-        tools=[get_weather, SEARCH_DOCS],
+        tools=[get_weather, SEARCH_DOCS, WebSearch()],
         instructions="Be brief.",
         api_key=API_KEY,
         base_url=server.base_url,
     )
     [post] = requests_to(server, "POST", "/v1/agents")
+    sent = [{"type": "web_search"}, WEATHER_SENT, SEARCH_SENT]
     assert post.body == {
         "model": "mistral-medium-latest",
         "name": "Weather desk",
         "instructions": "Be brief.",
-        "tools": [WEATHER_SENT, SEARCH_SENT],
+        "tools": sent,
     }
     assert agent_id.startswith("ag_") and len(agent_id) == 35
     stored = server.agent_version(agent_id)
-    assert (stored.number, stored.tools) == (0, (WEATHER_SENT, SEARCH_SENT))
+    assert (stored.number, stored.tools) == (0, tuple(sent))
 
 
 async def test_create_agent_refusals(server: LocalMistral) -> None:

@@ -1,4 +1,7 @@
-"""Every fault the local server can inject, in both modes, over a real socket.
+"""Every fault the local server can inject, in every request kind, over a real socket.
+
+The matrix runs in normal mode (chat completions), agent mode and ``model-conv`` (normal mode
+with a built-in tool in the call, so a model conversation); the other tests in both modes.
 
 Each case asserts the error class, its ``retryable`` flag, a readable message, that no text is
 spoken twice when LiveKit retries, a wall time bounded by ``conn_options``, and that nothing
@@ -32,11 +35,13 @@ from livekit.agents import (
     llm,
 )
 
-from livekit.plugins.mistral import LLM, AgentError, MistralStatusError
+from livekit.plugins.mistral import LLM, AgentError, MistralStatusError, tools
 from livekit.plugins.mistral.testing import AgentReply, ChatReply, Fault, LocalMistral
 
-Mode = Literal["normal", "agent"]
+Mode = Literal["normal", "agent", "model-conv"]
 MODES: tuple[Mode, ...] = ("normal", "agent")
+KINDS: tuple[Mode, ...] = ("normal", "agent", "model-conv")
+CONVERSATIONS: tuple[Mode, ...] = ("agent", "model-conv")
 
 TIMEOUT = 0.4
 OPTS = APIConnectOptions(max_retry=1, retry_interval=0.05, timeout=TIMEOUT)
@@ -99,14 +104,20 @@ class Outcome:
 
 
 async def run_stream(
-    model: LLM, ctx: llm.ChatContext | None = None, opts: APIConnectOptions = OPTS
+    model: LLM,
+    ctx: llm.ChatContext | None = None,
+    opts: APIConnectOptions = OPTS,
+    mode: Mode = "normal",
 ) -> Outcome:
     """One call as the voice pipeline makes it: everything spoken, and how it ended."""
     pieces: list[str] = []
     error: BaseException | None = None
     started = time.monotonic()
+    call_tools: list[llm.Tool] = [tools.WebSearch()] if mode == "model-conv" else []
     try:
-        async with model.chat(chat_ctx=ctx or user_ctx(), conn_options=opts) as stream:
+        async with model.chat(
+            chat_ctx=ctx or user_ctx(), conn_options=opts, tools=call_tools
+        ) as stream:
             async for chunk in stream:
                 if chunk.delta and chunk.delta.content:
                     pieces.append(chunk.delta.content)
@@ -173,7 +184,7 @@ class Case:
     retryable: bool = False
     spoken: Literal["none", "some", "all"] = "none"
     status: int | None = None
-    modes: tuple[Mode, ...] = MODES
+    modes: tuple[Mode, ...] = KINDS
 
     @property
     def requests(self) -> int:
@@ -265,9 +276,13 @@ CASES: dict[str, Case] = {
     "cut-only-done-chat": Case(
         once(with_reply(Fault.cut_stream, 99)), None, spoken="all", modes=("normal",)
     ),
-    # agent: everything was spoken, but without conversation.response.done the turn is broken
-    "cut-only-done-agent": Case(
-        once(with_reply(Fault.cut_stream, 99)), APIConnectionError, spoken="all", modes=("agent",)
+    # conversations: everything was spoken, but without conversation.response.done the turn
+    # is broken
+    "cut-only-done-conversation": Case(
+        once(with_reply(Fault.cut_stream, 99)),
+        APIConnectionError,
+        spoken="all",
+        modes=CONVERSATIONS,
     ),
     "malformed-before-output": Case(
         every_attempt(with_reply(Fault.malformed_event, BEFORE_OUTPUT)),
@@ -308,7 +323,7 @@ CASES: dict[str, Case] = {
 MATRIX = [
     pytest.param(mode, case, id=f"{mode}-{name}")
     for name, case in CASES.items()
-    for mode in MODES
+    for mode in KINDS
     if mode in case.modes
 ]
 
@@ -321,7 +336,7 @@ def expected_class(mode: Mode, error: type[APIError]) -> type[APIError]:
 async def test_fault(server: LocalMistral, make_model: MakeModel, mode: Mode, case: Case) -> None:
     queue(server, mode, *case.script(mode))
     model = make_model(mode)
-    outcome = await run_stream(model)
+    outcome = await run_stream(model, mode=mode)
 
     assert len(posts(server, mode)) == case.requests
     assert all(body == posts(server, mode)[0] for body in posts(server, mode))  # same request

@@ -20,6 +20,7 @@ from livekit.plugins.mistral.testing import (
     Fault,
     LocalMistral,
     ToolCall,
+    ToolFile,
 )
 
 KEY = "test-key"
@@ -363,6 +364,43 @@ async def test_model_conversation_and_non_streaming(client: Mistral, server: Loc
     ]
     message = response.outputs[2]
     assert isinstance(message, models.MessageOutputEntry) and message.content == "Done."
+
+
+async def test_model_conversation_with_builtin_tools_streams(
+    client: Mistral, server: LocalMistral
+) -> None:
+    server.queue_conversation(
+        AgentReply(
+            tool_executions=["web_search", "image_generation"],
+            text="Here.",
+            references=True,
+            files=[ToolFile(file_id="file_0001", file_name="cat", file_type="png")],
+            tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="wthr00001")],
+            connector_tokens=7,
+        )
+    )
+    stream = await client.beta.conversations.start_stream_async(
+        model="mistral-medium-latest",
+        inputs="Search the web for cats and draw one",
+        instructions="Be brief.",
+        tools=[{"type": "web_search"}, {"type": "image_generation"}],
+        completion_args={"temperature": 0.3, "tool_choice": "auto"},
+        store=False,
+    )
+    events = [event.data async for event in stream]
+    started = of_type(events, models.ToolExecutionStartedEvent)
+    assert [e.name for e in started] == ["web_search", "image_generation"]
+    contents = [d.content for d in of_type(events, models.MessageOutputEvent)]
+    [file] = [c for c in contents if isinstance(c, models.ToolFileChunk)]
+    assert (file.tool, file.file_id, file.file_name, file.file_type) == (
+        "image_generation",
+        "file_0001",
+        "cat",
+        "png",
+    )
+    assert [c.title for c in contents if isinstance(c, models.ToolReferenceChunk)]
+    assert [c.name for c in of_type(events, models.FunctionCallEvent)][0] == "get_weather"
+    assert events[-1].usage.connector_tokens == 7
 
 
 async def test_agents_and_models_parse(client: Mistral, server: LocalMistral) -> None:

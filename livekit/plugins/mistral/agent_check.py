@@ -14,7 +14,7 @@ from urllib.parse import quote, urlencode
 
 from livekit.agents import APIError, llm
 
-from .errors import AgentToolMismatchError
+from .errors import AgentToolMismatchError, api_error, cause_of
 from .log import logger
 from .mapping.agent_tools import AgentTools, MismatchKind, ToolMismatch, agent_tools, compare_tools
 from .options import LLMOptions
@@ -61,10 +61,15 @@ class AgentToolCheck:
     async def load(
         self, http: MistralHTTP, agent_id: str, version: int | str | None, *, timeout: float
     ) -> AgentTools:
-        """Fetch the agent (the pinned version, if any); errors raise ``AgentError``."""
-        document = await http.get_json(
-            agent_path(agent_id, version), timeout=timeout, agent_id=agent_id
-        )
+        """Fetch the agent (the pinned version, if any); failures raise LiveKit's APIErrors
+        (``AgentError`` for an error status)."""
+        try:
+            document = await http.get_json(agent_path(agent_id, version), timeout=timeout)
+        except Exception as e:
+            err = api_error(e, output_sent=False, timeout=timeout, agent_id=agent_id)
+            if err is None:
+                raise
+            raise err from cause_of(e, err)
         tools = agent_tools(document if isinstance(document, Mapping) else {})
         self._agents[(agent_id, version)] = tools
         if tools.builtins:

@@ -3,7 +3,7 @@
 Agent mode runs the agent's own function definitions and LiveKit's ``@function_tool`` of the
 same name; :func:`sync_agent` makes the two the same by writing the LiveKit tools into the
 agent (a new agent version), :func:`create_agent` starts a new agent from them. Both send
-the function schemas normal mode sends (:func:`.mapping.tools.to_mistral_tools`).
+the tool mapping normal mode uses (:func:`.mapping.tools.to_conversation_tools`).
 
 These are setup calls, off the streaming hot path, so they use the SDK's typed client; it
 is imported inside the functions, so importing the plugin does not load it.
@@ -22,7 +22,7 @@ from livekit.agents.llm.chat_context import Instructions
 
 from .errors import status_error
 from .log import logger
-from .mapping.tools import to_mistral_tools
+from .mapping.tools import to_conversation_tools
 from .options import AGENT_ID, api_key_from
 from .wire.http import normalize_base_url
 
@@ -53,15 +53,18 @@ async def sync_agent(
 ) -> SyncedAgent:
     """Write LiveKit tools (and optionally instructions) into a Mistral agent.
 
-    The agent's function tools become exactly ``tools``; its built-in tools (web search,
-    code interpreter, ...) and handoffs stay as they are. Mistral keeps the result as a new
-    version, which becomes the agent's current one: an ``LLM`` pinned with
-    ``agent_version`` (a number or an alias) keeps using its version until you move it.
+    The agent's function tools become exactly those of ``tools``; its built-in tools (web
+    search, code interpreter, ...) and handoffs stay as they are, and Mistral built-in tools
+    among ``tools`` (``mistral.tools.WebSearch()``...) are added when the agent lacks them.
+    Mistral keeps the result as a new version, which becomes the agent's current one: an
+    ``LLM`` pinned with ``agent_version`` (a number or an alias) keeps using its version
+    until you move it.
 
     Args:
         agent_id: The agent, ``"ag_..."``.
         tools: The LiveKit tools, e.g. ``my_agent.tools``: ``@function_tool``s, raw function
-            tools and toolsets (set up an ``MCPToolset`` first, so its tools are known).
+            tools, toolsets (set up an ``MCPToolset`` first, so its tools are known) and
+            Mistral's built-in tools.
         instructions: New instructions for the agent; ``None`` keeps its own.
         api_key: Defaults to the ``MISTRAL_API_KEY`` environment variable.
         base_url: The server root, default ``https://api.mistral.ai``.
@@ -77,7 +80,7 @@ async def sync_agent(
     """
     if not isinstance(agent_id, str) or not AGENT_ID.match(agent_id):
         raise ValueError(f"agent_id must be a Mistral agent id ('ag_' + 32 hex), got {agent_id!r}")
-    functions = function_schemas(tools)
+    functions, builtins = agent_tools_of(tools)
     new_instructions = _text("instructions", instructions)
     new_description = _text("description", description)
     key = api_key_from(api_key, "sync_agent()")
@@ -85,10 +88,7 @@ async def sync_agent(
         current = await sdk.beta.agents.get_async(agent_id=agent_id)
         tools_sent = cast(
             "list[models.UpdateAgentRequestToolTypedDict]",
-            [
-                *_builtin_tools(current),
-                *functions,
-            ],
+            [*_merged_builtins(_builtin_tools(current), builtins), *functions],
         )
         updated = await sdk.beta.agents.update_async(
             agent_id=agent_id,
@@ -139,7 +139,7 @@ async def create_agent(
     for label, value in (("model", model), ("name", name)):
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"{label} must be a non-empty string, got {value!r}")
-    functions = function_schemas(tools)
+    functions, builtins = agent_tools_of(tools)
     new_instructions = _text("instructions", instructions)
     new_description = _text("description", description)
     key = api_key_from(api_key, "create_agent()")
@@ -147,7 +147,7 @@ async def create_agent(
         created = await sdk.beta.agents.create_async(
             model=model,
             name=name,
-            tools=cast("list[models.CreateAgentRequestToolTypedDict]", functions),
+            tools=cast("list[models.CreateAgentRequestToolTypedDict]", [*builtins, *functions]),
             instructions=_or_unset(new_instructions),
             description=_or_unset(new_description),
         )
@@ -159,20 +159,34 @@ async def create_agent(
     return agent_id
 
 
-def function_schemas(tools: Sequence[llm.Tool | llm.Toolset]) -> list[dict[str, Any]]:
-    """The function tools as Mistral takes them; anything else is refused with ValueError."""
+def agent_tools_of(
+    tools: Sequence[llm.Tool | llm.Toolset],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The function tools and the Mistral built-in tools (``mistral.tools.WebSearch()``...)
+    among ``tools``, as Mistral takes them; any other tool is refused with ValueError."""
     if isinstance(tools, (str, bytes)) or not isinstance(tools, Sequence):
         raise ValueError(
             f"tools must be a list of LiveKit tools (e.g. agent.tools), got {type(tools).__name__}"
         )
-    flat = llm.ToolContext(tools).flatten()
-    schemas, skipped = to_mistral_tools(flat)
+    mapped, _, skipped = to_conversation_tools(llm.ToolContext(tools).flatten(), None)
     if skipped:
         raise ValueError(
-            f"only function tools can be pushed to a Mistral agent; these cannot: {skipped} "
-            "(provider tools are another provider's built-ins: leave them out)"
+            f"these tools cannot be pushed to a Mistral agent: {skipped} (only function tools "
+            "and Mistral's built-in tools can; other providers' tools: leave them out)"
         )
-    return schemas
+    functions = [tool for tool in mapped if tool["type"] == "function"]
+    return functions, [tool for tool in mapped if tool["type"] != "function"]
+
+
+def _merged_builtins(
+    kept: list[dict[str, Any]], wanted: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The agent's built-in tools, plus those of ``wanted`` it does not have yet."""
+
+    def has(tool: dict[str, Any]) -> bool:
+        return any(all(k.get(key) == value for key, value in tool.items()) for k in kept)
+
+    return [*kept, *(tool for tool in wanted if not has(tool))]
 
 
 def _text(label: str, value: str | Instructions | None) -> str | None:

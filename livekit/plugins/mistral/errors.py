@@ -7,10 +7,16 @@ shapes, with a hint on what to do; the raw body stays on ``.body`` and never in 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from livekit.agents import APIStatusError
+import aiohttp
+from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError
+
+from .mapping.assembly import InStreamError
+from .wire.http import ClientClosed, HTTPStatus, MalformedEvent
+from .wire.sse import SSEProtocolError
 
 if TYPE_CHECKING:
     from .mapping.agent_tools import ToolMismatch
@@ -123,18 +129,26 @@ def status_error(
     output_sent: bool,
     agent_id: str | None = None,
     conversation_id: str | None = None,
+    content_type: str | None = None,
 ) -> MistralStatusError:
     """Map an error answer (status, parsed body, headers) to the exception to raise.
 
     Retryable follows LiveKit's rule (5xx, 408 and 429) and is always off once output reached
     the user, because a retry would repeat speech. With ``agent_id`` set the error is an
-    :class:`AgentError`.
+    :class:`AgentError`. ``content_type`` names what a 200 that was not an event stream
+    carried.
     """
-    message = error_message(body, status)
     redirected = 300 <= status < 400
-    hint = _REDIRECT_HINT if redirected else _HINTS.get(status)
-    if hint:
-        message = f"{message}; {hint}"
+    if content_type is not None:
+        message = (
+            f"Mistral answered {content_type or 'no content type'} instead of an event stream; "
+            "check that base_url points at the Mistral API"
+        )
+    else:
+        message = error_message(body, status)
+        hint = _REDIRECT_HINT if redirected else _HINTS.get(status)
+        if hint:
+            message = f"{message}; {hint}"
     fields: dict[str, Any] = {
         "status_code": status,
         "request_id": request_id_from(headers, body),
@@ -147,6 +161,77 @@ def status_error(
     if agent_id is not None:
         return AgentError(message, agent_id=agent_id, conversation_id=conversation_id, **fields)
     return MistralStatusError(message, **fields)
+
+
+class UnreadableEvent(Exception):
+    """Valid JSON of a shape the plugin cannot read (a string where an object belongs...)."""
+
+
+class CutShort(Exception):
+    """The stream ended without its end marker (``[DONE]``, a finish reason or
+    ``conversation.response.done``)."""
+
+
+_CONNECTION_MESSAGES: tuple[tuple[type[BaseException], str], ...] = (
+    (ClientClosed, "the LLM was closed while the answer was streaming"),
+    (SSEProtocolError, "Mistral sent a malformed event stream; the stream was abandoned"),
+    (MalformedEvent, "Mistral sent an event that is not a JSON object; the stream was abandoned"),
+    (UnreadableEvent, "Mistral sent an event the plugin cannot read; the stream was abandoned"),
+    (aiohttp.ClientError, "the connection to Mistral broke before the answer was complete"),
+)
+
+
+def api_error(
+    exc: BaseException,
+    *,
+    output_sent: bool,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+    agent_id: str | None = None,
+    conversation_id: str | None = None,
+) -> APIError | None:
+    """The LiveKit error for anything the wire or an assembler raised (``None``: not ours).
+    ``headers`` are the stream's response headers, for the request id of in-stream errors.
+
+    Nothing is retryable once output was sent, because a retry would make the agent say it
+    twice; a client closed by ``aclose`` is never retried. Messages do not repeat the cause:
+    LiveKit's ``APIConnectionError.__str__`` appends the root of the ``from`` chain.
+    """
+    retryable = not output_sent
+    if isinstance(exc, CutShort):
+        return APIConnectionError(str(exc), retryable=retryable)
+    if isinstance(exc, (HTTPStatus, InStreamError)):
+        return status_error(
+            exc.status,
+            exc.body,
+            exc.headers if isinstance(exc, HTTPStatus) else headers or {},
+            output_sent=output_sent,
+            agent_id=agent_id,
+            conversation_id=conversation_id,
+            content_type=exc.content_type if isinstance(exc, HTTPStatus) else None,
+        )
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return APITimeoutError(
+            f"Mistral sent nothing for {timeout:g}s (conn_options.timeout); "
+            "the request was abandoned",
+            retryable=retryable,
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return APIConnectionError(
+            f"could not connect to Mistral at {exc.host}:{exc.port}; check the network and "
+            "base_url",
+            retryable=retryable,
+        )
+    for kind, message in _CONNECTION_MESSAGES:
+        if isinstance(exc, kind):
+            return APIConnectionError(message, retryable=retryable and kind is not ClientClosed)
+    return None
+
+
+def cause_of(exc: BaseException, err: APIError) -> BaseException | None:
+    """What ``err`` is raised from: nothing for a status error (the cause would hold the raw
+    body, already on ``err.body``) or for the plugin's own ``CutShort``."""
+    return None if isinstance(err, APIStatusError) or isinstance(exc, CutShort) else exc
 
 
 def error_message(body: object, status: int) -> str:

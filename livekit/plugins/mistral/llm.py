@@ -18,10 +18,20 @@ from livekit.agents.utils import is_given
 
 from .agent_stream import AgentStream, AgentTracker
 from .chat_stream import LLMStream
+from .errors import api_error
+from .kinds import (
+    AgentConversation,
+    Call,
+    ChatCompletions,
+    ModelConversation,
+    RequestKind,
+    check_model_conversation,
+)
 from .log import logger
+from .mapping.tools import has_builtin_tool
 from .models import AgentInstructions, ChatModels, Mode, ReasoningEffort, ToolMismatchPolicy
 from .options import LLMOptions, api_key_from, check_options, check_tool_choice
-from .wire.http import MistralHTTP
+from .wire.http import MistralHTTP, WireError
 
 DEFAULT_MODEL: ChatModels = "mistral-small-latest"
 
@@ -30,7 +40,7 @@ def _given(values: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if is_given(value)}
 
 
-class LLM(llm.LLM[Literal["agent_handoff"]]):
+class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
     def __init__(
         self,
         *,
@@ -99,6 +109,7 @@ class LLM(llm.LLM[Literal["agent_handoff"]]):
         self._opts = opts
         self._http = MistralHTTP(api_key=key, base_url=base_url, session=http_session)
         self._agents = AgentTracker(self, opts.model) if mode == "agent" else None
+        self._said: set[str] = set()
 
     def __repr__(self) -> str:
         return (
@@ -168,17 +179,46 @@ class LLM(llm.LLM[Literal["agent_handoff"]]):
         if is_given(parallel_tool_calls):
             opts = replace(opts, parallel_tool_calls=parallel_tool_calls)
         extra = dict(extra_kwargs) if is_given(extra_kwargs) else None
+        call = Call(chat_ctx, tools or [], opts, extra)
         common: dict[str, Any] = {
+            "kind": self._kind_for(call),
             "http": self._http,
             "opts": opts,
             "extra": extra,
             "chat_ctx": chat_ctx,
-            "tools": tools or [],
+            "tools": call.tools,
             "conn_options": conn_options,
         }
         if self._agents is not None:
-            return AgentStream(self, agents=self._agents, **common)
+            return AgentStream(self, **common)
         return LLMStream(self, **common)
+
+    def _kind_for(self, call: Call) -> RequestKind:
+        """Where the call goes; a model conversation's rules are checked here, before any
+        stream starts."""
+        if self._agents is not None:
+            return AgentConversation(self._agents)
+        if not has_builtin_tool(call.tools):
+            return ChatCompletions()
+        check_model_conversation(call)
+        if self._once("routed"):
+            logger.info(
+                "calls with Mistral built-in tools go to the Conversations API (model and "
+                "tools); calls without them use chat completions, which answer sooner"
+            )
+        if call.opts.safe_prompt and self._once("safe_prompt"):
+            logger.warning(
+                "safe_prompt is not sent on calls with Mistral built-in tools: the "
+                "Conversations API has no such setting"
+            )
+        return ModelConversation()
+
+    def _once(self, key: str) -> bool:
+        """True the first time ``key`` is seen: for notes that would repeat every call."""
+        if key in self._said:
+            return False
+        self._said.add(key)
+        return True
 
     async def _prewarm_impl(self) -> None:
         """Open a pooled connection with a token-free request; in agent mode, check the agent."""
@@ -186,7 +226,10 @@ class LLM(llm.LLM[Literal["agent_handoff"]]):
         if self._agents is not None:
             await self._agents.check(self._http, self._opts.agent_version, timeout=timeout)
             return
-        await self._http.get_json("/v1/models", timeout=timeout)
+        try:
+            await self._http.get_json("/v1/models", timeout=timeout)
+        except WireError as e:
+            raise api_error(e, output_sent=False, timeout=timeout) or e from None
 
     async def aclose(self) -> None:
         await super().aclose()

@@ -1,19 +1,28 @@
-"""What the streams of both modes share: the request body, output tracking, sending."""
+"""The one stream loop, for every request kind (chat completions, agent and model
+conversations): open, read payloads, send chunks, map errors in one place."""
 
 from __future__ import annotations
 
-from abc import abstractmethod
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from livekit.agents import llm
 from livekit.agents.types import APIConnectOptions
 
+from .errors import CutShort, UnreadableEvent, api_error, cause_of
+from .kinds import Call, RequestKind
+from .mapping.assembly import Assembler
+from .mapping.conversation_events import BuiltinToolEvent
 from .mapping.request import encode
 from .options import LLMOptions
-from .wire.http import MistralHTTP
+from .wire.http import EventStream, MistralHTTP
 
 if TYPE_CHECKING:
     from .llm import LLM
+
+# what reading an event of an unexpected shape raises from the mapping code
+_SHAPE_ERRORS = (AttributeError, IndexError, KeyError, TypeError, ValueError)
 
 
 class MistralStream(llm.LLMStream):
@@ -28,6 +37,7 @@ class MistralStream(llm.LLMStream):
         self,
         llm_: LLM,
         *,
+        kind: RequestKind,
         http: MistralHTTP,
         opts: LLMOptions,
         extra: dict[str, Any] | None,
@@ -36,6 +46,7 @@ class MistralStream(llm.LLMStream):
         conn_options: APIConnectOptions,
     ) -> None:
         # set before super().__init__, which starts the task that reads them
+        self._kind = kind
         self._http = http
         self._opts = opts
         self._extra = extra
@@ -45,18 +56,62 @@ class MistralStream(llm.LLMStream):
         self._retry_on_chunk_sent = False
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(model={self._opts.model!r}, output_sent={self.output_sent})"
+        target = self._kind.agent_id or self._opts.model
+        return f"{type(self).__name__}({target!r}, output_sent={self.output_sent})"
 
-    @abstractmethod
-    def _build_request(self) -> dict[str, Any]:
-        """The JSON body, from the chat context, tools and options (no I/O)."""
+    def _call(self) -> Call:
+        return Call(self._chat_ctx, self._tools, self._opts, self._extra)
 
     def _request_body(self) -> bytes:
         if self._body is None:
-            self._body = encode(self._build_request())
+            self._body = encode(self._kind.body(self._call()))
         return self._body
+
+    async def _run(self) -> None:
+        body = self._request_body()
+        await self._kind.prepare(self._call(), self._http, timeout=self._conn_options.timeout)
+        assembler = self._kind.assembler(self._on_tool)
+        events = self._http.events(self._kind.path, body, timeout=self._conn_options.timeout)
+        with self._mapped_errors(assembler, events):
+            async with events:
+                async for payload in events:
+                    try:
+                        chunk = assembler.feed(payload)
+                    except _SHAPE_ERRORS as e:
+                        raise UnreadableEvent("an event has a shape the plugin cannot read") from e
+                    if chunk is not None:
+                        self._send(chunk)
+            if not assembler.complete:
+                raise CutShort(
+                    f"Mistral's stream ended before {assembler.end_marker}; the answer is "
+                    "incomplete"
+                )
+        self._kind.completed(assembler)
+        for chunk in assembler.finish():
+            self._send(chunk)
+
+    @contextlib.contextmanager
+    def _mapped_errors(self, assembler: Assembler, events: EventStream) -> Iterator[None]:
+        """Every failure of an attempt as the LiveKit error to raise, built whole."""
+        try:
+            yield
+        except Exception as e:
+            err = api_error(
+                e,
+                output_sent=self.output_sent,
+                timeout=self._conn_options.timeout,
+                headers=events.headers,
+                agent_id=self._kind.agent_id,
+                conversation_id=assembler.response_id or None if self._kind.agent_id else None,
+            )
+            if err is None:
+                raise
+            raise err from cause_of(e, err)
 
     def _send(self, chunk: llm.ChatChunk) -> None:
         self._event_ch.send_nowait(chunk)
         if chunk.delta is not None and (chunk.delta.content or chunk.delta.tool_calls):
             self.output_sent = True
+
+    def _on_tool(self, event: BuiltinToolEvent) -> None:
+        self._llm.emit("builtin_tool", event)

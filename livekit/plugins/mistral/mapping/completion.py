@@ -1,49 +1,27 @@
-"""Chat-completions stream events -> LiveKit ``ChatChunk`` deltas (pure, no I/O).
+"""Chat-completions stream payloads -> LiveKit ``ChatChunk`` deltas (pure, no I/O).
 
 One :class:`CompletionAssembler` lives for one attempt. Text is passed on as it arrives;
 thinking never reaches ``delta.content`` (it rides in ``delta.extra["thinking"]``); tool
 calls are accumulated by ``index`` (Mistral sends them whole, other models served on the
-same endpoint send OpenAI-style fragments) and released only by :meth:`finish`, i.e. on a
-normal end of stream.
+same endpoint send OpenAI-style fragments; a new call id at a used index is a new call) and
+released only by :meth:`finish`, i.e. on a normal end of stream. The end rule: ``[DONE]``
+or a ``finish_reason``.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from livekit.agents.llm import ChatChunk, ChoiceDelta, CompletionUsage, FunctionToolCall
 
 from ..log import logger
+from ..wire.sse import END_OF_STREAM
+from .assembly import InStreamError, ToolCallAccumulator
+from .usage import usage_from
 
 
-class InStreamError(Exception):
-    """The stream itself reported an error (an error object, or ``finish_reason: "error"``)."""
-
-    def __init__(self, body: dict[str, Any], status: int) -> None:
-        super().__init__("error event in the stream")
-        self.body = body
-        self.status = status
-
-
-@dataclass
-class _PartialCall:
-    call_id: str = ""
-    name: str = ""
-    arguments: list[str] = field(default_factory=list)
-
-
-def _arguments_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)  # some models send an object, seen live
-
-
-def _content_parts(content: list[Any]) -> tuple[str, str]:
-    """Split a list-shaped ``delta.content`` into (spoken text, thinking text)."""
+def content_parts(content: list[Any]) -> tuple[str, str]:
+    """Split a list-shaped content into (spoken text, thinking text)."""
     text: list[str] = []
     thinking: list[str] = []
     for part in content:
@@ -58,16 +36,6 @@ def _content_parts(content: list[Any]) -> tuple[str, str]:
                     thinking.append(str(inner.get("text") or ""))
         # other chunk types (references, images) are not speakable: skipped on purpose
     return "".join(text), "".join(thinking)
-
-
-def usage_from(raw: dict[str, Any]) -> CompletionUsage:
-    details = raw.get("prompt_tokens_details") or {}
-    return CompletionUsage(
-        prompt_tokens=int(raw.get("prompt_tokens") or 0),
-        completion_tokens=int(raw.get("completion_tokens") or 0),
-        total_tokens=int(raw.get("total_tokens") or 0),
-        prompt_cached_tokens=int(details.get("cached_tokens") or 0),
-    )
 
 
 def error_status(body: dict[str, Any]) -> int:
@@ -86,22 +54,28 @@ def error_status(body: dict[str, Any]) -> int:
 class CompletionAssembler:
     """Stateful, pure translator for one streamed completion."""
 
-    __slots__ = ("completion_id", "finish_reason", "usage", "_calls", "_unknown_seen")
+    end_marker = "[DONE] or a finish_reason"
+    __slots__ = ("response_id", "finish_reason", "usage", "ended", "_calls", "_unknown_seen")
 
     def __init__(self) -> None:
-        self.completion_id = ""
+        self.response_id = ""
         self.finish_reason: str | None = None
         self.usage: CompletionUsage | None = None
-        self._calls: dict[int, _PartialCall] = {}
+        self.ended = False
+        self._calls = ToolCallAccumulator()
         self._unknown_seen = False
+
+    @property
+    def complete(self) -> bool:
+        return self.ended or self.finish_reason is not None
 
     def feed(self, payload: dict[str, Any]) -> ChatChunk | None:
         """One decoded event; returns the chunk to send now, if any."""
         if "choices" not in payload:
             self._not_a_chunk(payload)
             return None
-        if not self.completion_id:
-            self.completion_id = str(payload.get("id") or "")
+        if not self.response_id:
+            self.response_id = str(payload.get("id") or "")
         if (usage := payload.get("usage")) is not None:
             self.usage = usage_from(usage)
         choices = payload["choices"]
@@ -120,11 +94,14 @@ class CompletionAssembler:
             return None
         if isinstance(content, str):
             return ChatChunk(
-                id=self.completion_id, delta=ChoiceDelta(role="assistant", content=content)
+                id=self.response_id, delta=ChoiceDelta(role="assistant", content=content)
             )
         return self._list_chunk(content)
 
     def _not_a_chunk(self, payload: dict[str, Any]) -> None:
+        if payload is END_OF_STREAM:
+            self.ended = True
+            return
         if payload.get("object") == "error" or "error" in payload or "message" in payload:
             raise InStreamError(payload, error_status(payload))
         if not self._unknown_seen:
@@ -133,7 +110,6 @@ class CompletionAssembler:
                 "ignoring an event that is not a completion chunk",
                 extra={"object": payload.get("object"), "keys": sorted(payload)[:10]},
             )
-        return None
 
     def finish(self) -> list[ChatChunk]:
         """End of a normal stream: complete tool calls, then usage."""
@@ -142,17 +118,17 @@ class CompletionAssembler:
         if calls:
             chunks.append(
                 ChatChunk(
-                    id=self.completion_id, delta=ChoiceDelta(role="assistant", tool_calls=calls)
+                    id=self.response_id, delta=ChoiceDelta(role="assistant", tool_calls=calls)
                 )
             )
         if self.usage is not None:
-            chunks.append(ChatChunk(id=self.completion_id, usage=self.usage))
+            chunks.append(ChatChunk(id=self.response_id, usage=self.usage))
         return chunks
 
     def _list_chunk(self, content: Any) -> ChatChunk | None:
         if not isinstance(content, list):
             return None
-        text, thinking = _content_parts(content)
+        text, thinking = content_parts(content)
         if not text and not thinking:
             return None
         delta = ChoiceDelta(
@@ -160,38 +136,24 @@ class CompletionAssembler:
             content=text or None,
             extra={"thinking": thinking} if thinking else None,
         )
-        return ChatChunk(id=self.completion_id, delta=delta)
+        return ChatChunk(id=self.response_id, delta=delta)
 
     def _accumulate(self, calls: list[dict[str, Any]]) -> None:
         for position, call in enumerate(calls):
             index = call.get("index")
-            key = index if isinstance(index, int) else position
-            partial = self._calls.setdefault(key, _PartialCall())
-            if call.get("id") and not partial.call_id:
-                partial.call_id = str(call["id"])
             function = call.get("function") or {}
-            if function.get("name"):
-                partial.name = str(function["name"])
-            partial.arguments.append(_arguments_text(function.get("arguments")))
+            self._calls.add(
+                index if isinstance(index, int) else position,
+                str(call.get("id") or ""),
+                str(function.get("name") or ""),
+                function.get("arguments"),
+            )
 
     def _complete_calls(self) -> list[FunctionToolCall]:
         if self._calls and self.finish_reason == "length":
             logger.warning(
                 "max_tokens cut the answer inside a tool call; the call was dropped",
-                extra={"tools": [c.name for c in self._calls.values()]},
+                extra={"tools": self._calls.names},
             )
             return []
-        calls: list[FunctionToolCall] = []
-        for index in sorted(self._calls):
-            partial = self._calls[index]
-            if not partial.name:
-                logger.warning("a streamed tool call had no name; it was dropped")
-                continue
-            calls.append(
-                FunctionToolCall(
-                    name=partial.name,
-                    arguments="".join(partial.arguments) or "{}",
-                    call_id=partial.call_id or f"{self.completion_id}_{index}",
-                )
-            )
-        return calls
+        return self._calls.calls(lambda n: f"{self.response_id}_{n}")

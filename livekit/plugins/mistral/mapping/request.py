@@ -82,16 +82,43 @@ def conversation_body(
     inputs: list[dict[str, Any]],
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "agent_id": agent_id,
-        "inputs": inputs,
-        "stream": True,
-        "store": False,
-    }
+    """A conversation with a Mistral agent: its own instructions and tools apply."""
+    target: dict[str, Any] = {"agent_id": agent_id}
     if opts.agent_version is not None:
-        body["agent_version"] = opts.agent_version
-    if args := _sampling(opts):
-        body["completion_args"] = args
+        target["agent_version"] = opts.agent_version
+    return _conversation(target, inputs, _sampling(opts), extra)
+
+
+def model_conversation_body(
+    opts: LLMOptions,
+    inputs: list[dict[str, Any]],
+    instructions: str | None,
+    tools: list[dict[str, Any]],
+    tool_choice: str | None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A conversation with a model, its instructions and tools (built-in ones included)."""
+    target: dict[str, Any] = {"model": opts.model}
+    if instructions:
+        target["instructions"] = instructions
+    if tools:
+        target["tools"] = tools
+    args = _sampling(opts)
+    if tools and tool_choice is not None:
+        args["tool_choice"] = tool_choice
+    return _conversation(target, inputs, args, extra)
+
+
+def _conversation(
+    target: dict[str, Any],
+    inputs: list[dict[str, Any]],
+    completion_args: dict[str, Any],
+    extra: dict[str, Any] | None,
+) -> dict[str, Any]:
+    # unstored: every call starts afresh with the whole history (see agent_stream.py)
+    body: dict[str, Any] = {**target, "inputs": inputs, "stream": True, "store": False}
+    if completion_args:
+        body["completion_args"] = completion_args
     if extra:
         body.update(extra)
     return body

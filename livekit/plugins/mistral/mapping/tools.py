@@ -14,6 +14,13 @@ Decisions:
 - A description that is missing, ``None`` or empty is omitted.
 - Tools that cannot be sent (``ProviderTool`` and any other non-function tool) and a second
   tool reusing a name already sent are left out and reported by name.
+- Mistral built-in tools (web search, code interpreter, image generation, document library,
+  connector) are ``ProviderTool``s with a ``to_dict()`` giving their Mistral JSON: ours
+  (``livekit.plugins.mistral.tools``) and the official ``livekit-plugins-mistralai`` ones
+  alike. Only the Conversations API runs them (:func:`to_conversation_tools`).
+- Conversations' ``tool_choice`` is a string (``auto``, ``none``, ``required``; ``any`` is
+  refused there): ``required`` stays ``required``, and a named function becomes
+  ``required`` with that function as the only tool sent, which forces exactly that call.
 """
 
 from __future__ import annotations
@@ -35,6 +42,18 @@ _SUBSCHEMA_MAPS = ("properties", "$defs", "definitions")
 _SUBSCHEMA_LISTS = ("items", "prefixItems", "anyOf", "oneOf", "allOf")
 
 _TOOL_CHOICE_MODES: Mapping[str, str] = {"auto": "auto", "none": "none", "required": "any"}
+_CONVERSATION_TOOL_CHOICES = ("auto", "none", "required")
+
+BUILTIN_TOOL_TYPES = frozenset(
+    {
+        "web_search",
+        "web_search_premium",
+        "code_interpreter",
+        "image_generation",
+        "document_library",
+        "connector",
+    }
+)
 
 
 def to_mistral_tools(tools: Sequence[llm.Tool]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -51,6 +70,52 @@ def to_mistral_tools(tools: Sequence[llm.Tool]) -> tuple[list[dict[str, Any]], l
         sent_names.add(function["name"])
         schemas.append({"type": "function", "function": function})
     return schemas, skipped
+
+
+def builtin_tool(tool: llm.Tool) -> dict[str, Any] | None:
+    """A Mistral built-in tool's JSON (``{"type": "web_search"}``...), or ``None`` for any
+    other tool."""
+    if not isinstance(tool, llm.ProviderTool):
+        return None
+    to_dict = getattr(tool, "to_dict", None)
+    spec = to_dict() if callable(to_dict) else None
+    if isinstance(spec, dict) and spec.get("type") in BUILTIN_TOOL_TYPES:
+        return spec
+    return None
+
+
+def has_builtin_tool(tools: Sequence[llm.Tool]) -> bool:
+    return any(builtin_tool(tool) is not None for tool in tools)
+
+
+def to_conversation_tools(
+    tools: Sequence[llm.Tool], tool_choice: llm.ToolChoice | None
+) -> tuple[list[dict[str, Any]], str | None, list[str]]:
+    """``tools`` and ``completion_args.tool_choice`` for a model conversation, and the names
+    of the tools left out. Raises ``ValueError`` for what the API would refuse."""
+    functions, skipped = to_mistral_tools([tool for tool in tools if builtin_tool(tool) is None])
+    builtins = [spec for tool in tools if (spec := builtin_tool(tool)) is not None]
+    kinds = {spec["type"] for spec in builtins}
+    if {"web_search", "web_search_premium"} <= kinds:
+        raise ValueError(
+            "WebSearch() and WebSearch(premium=True) cannot be used together (Mistral refuses "
+            "web_search next to web_search_premium): keep one of them"
+        )
+    if isinstance(tool_choice, dict):
+        name = tool_choice["function"]["name"]
+        chosen = [f for f in functions if f["function"]["name"] == name]
+        if not chosen:
+            raise ValueError(
+                f"tool_choice names the function {name!r}, which is not among the tools of "
+                "this call"
+            )
+        return chosen, "required", skipped
+    if tool_choice is not None and tool_choice not in _CONVERSATION_TOOL_CHOICES:
+        raise ValueError(
+            f"tool_choice must be one of {list(_CONVERSATION_TOOL_CHOICES)} or a named function "
+            f"with built-in tools (the Conversations API), got {tool_choice!r}"
+        )
+    return [*functions, *builtins], tool_choice, skipped
 
 
 def to_mistral_tool_choice(choice: llm.ToolChoice) -> str | dict[str, Any]:

@@ -8,7 +8,7 @@ Example::
 """
 
 from .rules import KNOWN_MODELS, RuleViolation, check_chat_request, check_conversation_request
-from .script import AgentReply, ChatReply, Fault, ToolCall
+from .script import AgentReply, ChatReply, Fault, ToolCall, ToolFile
 from .server import Disconnect, Headers, LocalMistral, RecordedRequest, Responder
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "Responder",
     "RuleViolation",
     "ToolCall",
+    "ToolFile",
     "check_chat_request",
     "check_conversation_request",
 ]

@@ -1,7 +1,10 @@
 """The deterministic "demo brain" that answers when no reply is queued.
 
 It lets examples run with no key: it calls a tool whose name the user mentions, answers a
-tool result with "Here is what I found: ...", and otherwise echoes "You said: ...".
+tool result with "Here is what I found: ...", and otherwise echoes "You said: ...". In a
+conversation whose tools include Mistral's web search, "search the web for X" (or "look up
+X") runs a scripted search and answers with a citation; with image generation, "draw X"
+(or "an image of X") makes a scripted image file.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .schema import entry_type
-from .script import AgentReply, ChatReply, ToolCall
+from .script import AgentReply, ChatReply, ToolCall, ToolFile
 
 _IGNORED_WORDS = frozenset(
     {
@@ -42,6 +45,8 @@ _IGNORED_WORDS = frozenset(
     }
 )
 _CAPITALISED = re.compile(r"\b[A-Z][\w'-]*")
+_SEARCH_REQUEST = re.compile(r"\b(?:search the web for|look up)\s+(.+)", re.IGNORECASE)
+_IMAGE_REQUEST = re.compile(r"\b(?:draw|an image of|a picture of)\s+(.+)", re.IGNORECASE)
 
 
 def text_of(content: Any) -> str:
@@ -177,8 +182,30 @@ def agent_reply_for(body: Mapping[str, Any], agent_tools: Sequence[Any] = ()) ->
         return AgentReply(text=words_of("Here is what I found: " + str(last.get("result"))))
     user_text = conversation_user_text(inputs)
     tools = agent_tools if body.get("agent_id") else body.get("tools") or []
+    if (builtin := _builtin_reply(tools, user_text)) is not None:
+        return builtin
     tool_choice = (body.get("completion_args") or {}).get("tool_choice")
     spec = pick_tool(function_specs(tools), user_text, tool_choice)
     if spec is not None:
         return AgentReply(tool_calls=[_tool_call(spec, user_text)])
     return AgentReply(text=words_of("You said: " + user_text))
+
+
+def _builtin_reply(tools: Sequence[Any], user_text: str) -> AgentReply | None:
+    """A scripted web search or image when the tools allow it and the user asks."""
+    kinds = {tool.get("type") for tool in tools if isinstance(tool, dict)}
+    search = _SEARCH_REQUEST.search(user_text)
+    engine = next((k for k in ("web_search", "web_search_premium") if k in kinds), None)
+    if search and engine:
+        topic = search.group(1).strip(" ?.!")
+        text = f"According to the web, {topic} is well documented; see the cited source."
+        return AgentReply(text=words_of(text), tool_executions=[engine], references=True)
+    image = _IMAGE_REQUEST.search(user_text)
+    if image and "image_generation" in kinds:
+        topic = image.group(1).strip(" ?.!")
+        return AgentReply(
+            text=words_of(f"Here is an image of {topic}."),
+            tool_executions=["image_generation"],
+            files=[ToolFile()],
+        )
+    return None

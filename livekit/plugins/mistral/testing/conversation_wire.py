@@ -7,6 +7,7 @@ calls), so a streamed answer and a non-streamed one always agree.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -14,7 +15,7 @@ from typing import Any
 
 from . import ids
 from .chat_wire import estimate_tokens, split_text
-from .script import AgentReply
+from .script import AgentReply, ToolFile
 from .sse import event_frame
 
 _FRAGMENT_CHARS = 5
@@ -140,6 +141,10 @@ class _Outputs:
         if self.reply.references:
             chunks.append((len(entry_content), dict(REFERENCE_CHUNK)))
             entry_content.append(dict(REFERENCE_CHUNK))
+        for file in self.reply.files:
+            chunk = _file_chunk(file)
+            chunks.append((len(entry_content), chunk))
+            entry_content.append(chunk)
         if not chunks:
             return
         self._add_message(chunks, entry_content)
@@ -203,6 +208,16 @@ class _Outputs:
                 **self._attribution(),
             }
             self.items.append(_Output("function.call", entry, events))
+
+
+def _file_chunk(file: ToolFile) -> dict[str, Any]:
+    return {
+        "type": "tool_file",
+        "tool": file.tool,
+        "file_id": file.file_id or str(uuid.uuid4()),
+        "file_name": file.file_name,
+        "file_type": file.file_type,
+    }
 
 
 def _thinking(text: str) -> dict[str, Any]:

@@ -228,6 +228,27 @@ def _conversation_target(
         return None
     if model not in models:
         return RuleViolation(400, errors.invalid_model(str(model)))
+    return _model_conversation(body)
+
+
+_WEB_SEARCHES = frozenset({"web_search", "web_search_premium"})
+
+
+def _model_conversation(body: Mapping[str, Any]) -> RuleViolation | None:
+    """What a conversation with a model (no agent) may not hold."""
+    if body.get("handoff_execution") is not None:
+        return RuleViolation(
+            400, errors.bad_request("handoff_execution is only supported with agent_id.")
+        )
+    kinds = {tool.get("type") for tool in body.get("tools") or ()}
+    if _WEB_SEARCHES <= kinds:
+        error = {
+            "type": "value_error",
+            "loc": ["body", "tools"],
+            "msg": "Value error, web_search and web_search_premium cannot be used together",
+            "input": body["tools"],
+        }
+        return RuleViolation(422, errors.validation_error([error]))
     return None
 
 

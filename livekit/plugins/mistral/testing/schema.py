@@ -49,6 +49,11 @@ class _Errors:
             self.add(type_, loc, msg, value)
         return False
 
+    def empty_list(self, value: list[Any], loc: Loc) -> None:
+        """An empty list where at least one item is required."""
+        msg = "List should have at least 1 item after validation, not 0"
+        self.add("too_short", loc, msg, value, field_type="List", min_length=1, actual_length=0)
+
     def missing(self, obj: Mapping[str, Any], required: Collection[str], loc: Loc) -> None:
         for key in required:
             if key not in obj:
@@ -355,15 +360,7 @@ def _messages(errs: _Errors, value: Any, loc: Loc) -> None:
         _list(errs, value, loc)
         return
     if not value:
-        errs.add(
-            "too_short",
-            loc,
-            "List should have at least 1 item after validation, not 0",
-            value,
-            field_type="List",
-            min_length=1,
-            actual_length=0,
-        )
+        errs.empty_list(value, loc)
     for i, message in enumerate(value):
         _message(errs, message, (*loc, i))
 
@@ -487,55 +484,46 @@ def _inputs(errs: _Errors, value: Any, loc: Loc) -> None:
         _entry(errs, entry, (*loc, "list[InputEntries]", i))
 
 
-_TOOL_CONFIGURATION_KEYS = ("exclude", "include", "requires_confirmation")
-# built-in tool type -> (keys it takes besides type and tool_configuration, required keys)
-_BUILTIN_KEYS: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
-    "web_search": (frozenset(), ()),
-    "web_search_premium": (frozenset(), ()),
-    "code_interpreter": (frozenset(), ()),
-    "image_generation": (frozenset(), ()),
-    "document_library": (frozenset({"library_ids"}), ("library_ids",)),
-    "connector": (frozenset({"connector_id", "authorization"}), ("connector_id",)),
-}
-
-
-def _strings(errs: _Errors, value: Any, loc: Loc, *, min_length: int = 0) -> None:
+def _string_list(errs: _Errors, value: Any, loc: Loc) -> None:
     if not isinstance(value, list):
         _list(errs, value, loc)
         return
-    if len(value) < min_length:
-        errs.add(
-            "too_short",
-            loc,
-            f"List should have at least {min_length} item after validation, not {len(value)}",
-            value,
-            field_type="List",
-            min_length=min_length,
-            actual_length=len(value),
-        )
     for i, item in enumerate(value):
         _str(errs, item, (*loc, i))
 
 
+def _library_ids(errs: _Errors, value: Any, loc: Loc) -> None:
+    _string_list(errs, value, loc)
+    if isinstance(value, list) and not value:
+        errs.empty_list(value, loc)
+
+
 def _tool_configuration(errs: _Errors, value: Any, loc: Loc) -> None:
     if not isinstance(value, dict):
-        errs.add("model_type", loc, "Input should be an object", value)
+        _dict(errs, value, loc)
         return
-    errs.extra(value, _TOOL_CONFIGURATION_KEYS, loc)
-    _check_fields(errs, value, dict.fromkeys(_TOOL_CONFIGURATION_KEYS, _strings), loc)
+    table = dict.fromkeys(("exclude", "include", "requires_confirmation"), _string_list)
+    errs.extra(value, table, loc)
+    _check_fields(errs, value, table, loc)
 
 
-def _builtin_tool(errs: _Errors, tool: Mapping[str, Any], kind: str, loc: Loc) -> None:
-    allowed, required = _BUILTIN_KEYS[kind]
-    errs.extra(tool, allowed | {"type", "tool_configuration"}, loc)
-    errs.missing(tool, required, loc)
-    checks: dict[str, Check] = {
-        "tool_configuration": _tool_configuration,
-        "library_ids": lambda e, v, lc: _strings(e, v, lc, min_length=1),
-        "connector_id": _str,
-        "authorization": _dict,
-    }
-    _check_fields(errs, tool, checks, loc)
+# type: (field checks besides "type", required fields), from Mistral's OpenAPI document
+# (WebSearchTool, WebSearchPremiumTool, CodeInterpreterTool, ImageGenerationTool,
+# DocumentLibraryTool with library_ids minItems 1, CustomConnector); all closed objects
+_BUILTIN_TOOLS: dict[str, tuple[dict[str, Check], tuple[str, ...]]] = {
+    "web_search": ({"tool_configuration": _tool_configuration}, ()),
+    "web_search_premium": ({"tool_configuration": _tool_configuration}, ()),
+    "code_interpreter": ({"tool_configuration": _tool_configuration}, ()),
+    "image_generation": ({"tool_configuration": _tool_configuration}, ()),
+    "document_library": (
+        {"tool_configuration": _tool_configuration, "library_ids": _library_ids},
+        ("library_ids",),
+    ),
+    "connector": (
+        {"tool_configuration": _tool_configuration, "connector_id": _str, "authorization": _dict},
+        ("connector_id",),
+    ),
+}
 
 
 def _conversation_tools(errs: _Errors, tools: Any, loc: Loc) -> None:
@@ -550,19 +538,31 @@ def _conversation_tools(errs: _Errors, tools: Any, loc: Loc) -> None:
         kind = tool.get("type")
         if kind == "function":
             _function_tool(errs, tool, (*loc, i, "function"))
-        elif kind in _BUILTIN_KEYS:
-            _builtin_tool(errs, tool, kind, (*loc, i, kind))
+        elif kind in _BUILTIN_TOOLS:
+            table, required = _BUILTIN_TOOLS[kind]
+            tloc = (*loc, i, kind)
+            errs.extra(tool, {"type", *table}, tloc)
+            errs.missing(tool, required, tloc)
+            _check_fields(errs, tool, table, tloc)
         else:
-            _literal("function", *_BUILTIN_KEYS)(errs, kind, (*loc, i, "type"))
+            _literal("function", *_BUILTIN_TOOLS)(errs, kind, (*loc, i, "type"))
+
+
+# Conversations take a plain-string tool_choice, and the live API refuses "any" there
+# (mistral-api.md, "Additions, 2026"); their temperature is at most 1 (CompletionArgs)
+_COMPLETION_ARGS_FIELDS: dict[str, Check] = {
+    **_SAMPLING_FIELDS,
+    "temperature": _number(ge=0, le=1),
+    "tool_choice": _literal("auto", "none", "required"),
+}
 
 
 def _completion_args(errs: _Errors, value: Any, loc: Loc) -> None:
     if not isinstance(value, dict):
         _dict(errs, value, loc)
         return
-    table = {**_SAMPLING_FIELDS, "tool_choice": _literal(*_TOOL_CHOICES)}
-    errs.extra(value, table, loc)
-    _check_fields(errs, value, table, loc)
+    errs.extra(value, _COMPLETION_ARGS_FIELDS, loc)
+    _check_fields(errs, value, _COMPLETION_ARGS_FIELDS, loc)
 
 
 _CONVERSATION_FIELDS: dict[str, Check] = {
@@ -594,7 +594,9 @@ def conversation_schema_errors(body: Any) -> list[dict[str, Any]]:
 
 
 def _handoffs(errs: _Errors, value: Any, loc: Loc) -> None:
-    _strings(errs, value, loc, min_length=1)
+    _string_list(errs, value, loc)
+    if isinstance(value, list) and not value:
+        errs.empty_list(value, loc)
 
 
 def _version_message(errs: _Errors, value: Any, loc: Loc) -> None:

@@ -66,6 +66,24 @@ class ToolCall:
 
 
 @dataclass
+class ToolFile:
+    """A file a built-in tool produced (a generated image, code output), streamed as a
+    ``tool_file`` content chunk after the text.
+
+    Args:
+        tool: the tool that made it.
+        file_name: its name.
+        file_type: its type (extension).
+        file_id: ``None`` picks a fresh uuid.
+    """
+
+    tool: str = "image_generation"
+    file_name: str = "image_generated_0"
+    file_type: str = "png"
+    file_id: str | None = None
+
+
+@dataclass
 class ChatReply:
     """One scripted chat completion.
 
@@ -115,6 +133,7 @@ class AgentReply:
             rest of the answer to that agent.
         thinking: reasoning sent as thinking chunks before the text.
         references: add a ``tool_reference`` content chunk after the text.
+        files: ``tool_file`` content chunks sent after the text (and references).
         usage: the usage object; ``None`` computes one.
         connector_tokens: adds ``connector_tokens`` (and ``connectors``) to the usage.
         error: ``(message, code)``: emits ``conversation.response.error`` after the text,
@@ -130,6 +149,7 @@ class AgentReply:
     handoff_to: str | None = None
     thinking: str | list[str] | None = None
     references: bool = False
+    files: list[ToolFile] = field(default_factory=list)
     usage: dict[str, Any] | None = None
     connector_tokens: int | None = None
     error: tuple[str, int] | None = None

@@ -1,39 +1,30 @@
 """HTTP to Mistral with aiohttp: one pooled session, JSON requests, event streams.
 
 The streaming hot path lives here and in :mod:`.sse`: bytes from ``iter_any()`` go straight
-into the decoder, each event's JSON is parsed once by the caller, and no model object is
-built per event. Timeouts use aiohttp's ``sock_read`` (an idle timer reset on every read, so
-it bounds both the wait for the first byte and the gap between events) instead of a
-``wait_for`` task per read.
+into the decoder, each event's JSON is parsed once, and no model object is built per event.
+:meth:`MistralHTTP.events` yields those JSON objects and raises plain wire exceptions; it
+knows nothing of LiveKit. Timeouts: aiohttp's ``connect`` and ``sock_read`` bound the wait
+for the headers, and one lazily re-armed timer per stream bounds every gap between events
+(no ``wait_for`` task per read).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from livekit.agents import APIConnectionError, APITimeoutError
 
-from ..errors import MistralStatusError, status_error
 from ..log import logger
 from ..version import __version__
-from .sse import SSEDecoder, SSEEvent, SSEProtocolError
+from .sse import END_OF_STREAM, SSEDecoder, SSEEvent
 
 DEFAULT_BASE_URL = "https://api.mistral.ai"
 _USER_AGENT = f"livekit-plugins-mistral/{__version__}"
-
-
-class AttemptState(Protocol):
-    """What error mapping needs to know about the attempt in flight."""
-
-    @property
-    def output_sent(self) -> bool: ...
 
 
 def normalize_base_url(base_url: str | None) -> str:
@@ -77,6 +68,7 @@ class MistralHTTP:
         self.base_url = normalize_base_url(base_url)
         self._session = session
         self._owns_session = session is None
+        self._streams: set[_Watchdog] = set()
 
     def __repr__(self) -> str:
         return f"MistralHTTP(base_url={self.base_url!r})"
@@ -90,6 +82,10 @@ class MistralHTTP:
         return self._session
 
     async def aclose(self) -> None:
+        """End the streams still running (they raise :class:`ClientClosed`), then close the
+        session if the plugin made it."""
+        for watchdog in list(self._streams):
+            watchdog.abort()
         if self._owns_session and self._session is not None and not self._session.closed:
             await self._session.close()
 
@@ -101,21 +97,12 @@ class MistralHTTP:
             "User-Agent": _USER_AGENT,
         }
 
-    @contextlib.asynccontextmanager
-    async def stream(
-        self,
-        path: str,
-        body: bytes,
-        *,
-        timeout: float,
-        state: AttemptState,
-        agent_id: str | None = None,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """POST ``body`` and yield the 200 event-stream response; any other answer raises.
+    def events(self, path: str, body: bytes, *, timeout: float) -> EventStream:
+        """An event stream for POST ``body`` to ``path``: open it with ``async with``, then
+        ``async for`` its payloads (see :class:`EventStream`)."""
+        return EventStream(self, path, body, timeout)
 
-        The response is closed on the way out unless it was read to the end, so a cancelled
-        stream (a voice interruption) drops its connection at once instead of draining it.
-        """
+    async def _open(self, path: str, body: bytes, timeout: float) -> aiohttp.ClientResponse:
         resp = await self.session().post(
             self.base_url + path,
             data=body,
@@ -123,21 +110,18 @@ class MistralHTTP:
             timeout=_timeout(timeout),
             allow_redirects=False,  # never re-send the conversation to wherever a 3xx points
         )
+        if resp.status == 200 and resp.headers.get("Content-Type", "").startswith(
+            "text/event-stream"
+        ):
+            return resp
         try:
-            if resp.status != 200:
-                raise await _error_from(resp, state, agent_id)
-            ctype = resp.headers.get("Content-Type", "")
-            if not ctype.startswith("text/event-stream"):
-                raise await _not_a_stream(resp, ctype, state, agent_id)
-            yield resp
+            raise await _status_error(resp)
         finally:
-            if resp.content.at_eof():
-                resp.release()
-            else:
-                resp.close()
+            resp.release()
 
-    async def get_json(self, path: str, *, timeout: float, agent_id: str | None = None) -> Any:
-        """GET a JSON document (models list, agent details); error statuses raise."""
+    async def get_json(self, path: str, *, timeout: float) -> Any:
+        """GET a JSON document (models list, agent details); an error status raises
+        :class:`HTTPStatus`."""
         async with self.session().get(
             self.base_url + path,
             headers=self.headers(stream=False),
@@ -145,92 +129,164 @@ class MistralHTTP:
             allow_redirects=False,
         ) as resp:
             if resp.status != 200:
-                raise await _error_from(resp, _NOTHING_SENT, agent_id)
+                raise await _status_error(resp)
             return await resp.json(content_type=None)
 
 
-class UnreadableEvent(Exception):
-    """Valid JSON of a shape the plugin cannot read (a string where an object belongs...)."""
+class EventStream:
+    """One streamed POST: ``async with`` opens it (an error status raises :class:`HTTPStatus`)
+    and closes it, ``async for`` yields each event's JSON object as it arrives.
 
-
-# what reading an event of an unexpected shape raises from the mapping code
-_SHAPE_ERRORS = (AttributeError, IndexError, KeyError, TypeError, ValueError)
-
-
-async def pump_events(
-    resp: aiohttp.ClientResponse,
-    handle: Callable[[SSEEvent], bool],
-    *,
-    timeout: float,
-) -> bool:
-    """Feed every event of ``resp`` to ``handle`` until it returns True (an end marker).
-
-    Returns True when ``handle`` ended the stream, False at EOF. The socket's idle timer
-    restarts on any byte, keep-alive comments included, so an event deadline is kept here
-    too: a stream that only trickles comments still times out after ``timeout``.
+    ``data: [DONE]`` is yielded as ``END_OF_STREAM`` and ends the iteration. An event with
+    an ``event:`` name and no ``"type"`` in its JSON gets the name as ``"type"``. Raises only
+    :class:`WireError` subclasses, ``SSEProtocolError``, aiohttp's ``ClientError`` and
+    ``asyncio.TimeoutError``. ``timeout`` bounds the wait for the headers (aiohttp) and every
+    gap between events (a watchdog timer, so keep-alive comments cannot hold a stream open).
+    Leaving the ``async with`` early closes the connection at once (a voice interruption)
+    instead of draining it; a stream read to its end returns its connection to the pool.
     """
-    decoder = SSEDecoder()
-    clock = asyncio.get_running_loop().time
-    deadline = clock() + timeout
-    async for raw in resp.content.iter_any():
-        events = decoder.feed(raw)
-        if not events:
-            if clock() > deadline:
-                raise asyncio.TimeoutError
-            continue
-        deadline = clock() + timeout
-        if _dispatch(handle, events):
-            return True
-    return _dispatch(handle, decoder.close())
+
+    def __init__(self, http: MistralHTTP, path: str, body: bytes, timeout: float) -> None:
+        self._http = http
+        self._path = path
+        self._body = body
+        self._timeout = timeout
+        self._resp: aiohttp.ClientResponse | None = None
+        self._watchdog: _Watchdog | None = None
+        self.headers: Mapping[str, str] = {}
+        """The response's headers, once open (request ids for errors)."""
+
+    async def __aenter__(self) -> EventStream:
+        self._resp = await self._http._open(self._path, self._body, self._timeout)
+        self.headers = self._resp.headers
+        self._watchdog = _Watchdog(self._resp, self._timeout)
+        self._http._streams.add(self._watchdog)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._resp is not None and self._watchdog is not None
+        self._watchdog.cancel()
+        self._http._streams.discard(self._watchdog)
+        if self._resp.content.at_eof():
+            self._resp.release()
+        else:
+            self._resp.close()
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._payloads()
+
+    async def _payloads(self) -> AsyncIterator[dict[str, Any]]:
+        assert self._resp is not None and self._watchdog is not None, "use async with first"
+        watchdog = self._watchdog
+        decoder = SSEDecoder()
+        try:
+            async for raw in self._resp.content.iter_any():
+                batch = decoder.feed(raw)
+                if not batch:
+                    continue
+                watchdog.feed()
+                for event in batch:
+                    if event.data == "[DONE]":
+                        yield END_OF_STREAM
+                        return
+                    yield _payload(event)
+            for event in decoder.close():
+                if event.data == "[DONE]":
+                    yield END_OF_STREAM
+                    return
+                yield _payload(event)
+        except (aiohttp.ClientError, _Stopped) as e:
+            raise watchdog.reason or e from e
 
 
-def _dispatch(handle: Callable[[SSEEvent], bool], events: list[SSEEvent]) -> bool:
-    try:
-        for event in events:
-            if handle(event):
-                return True
-        return False
-    except _SHAPE_ERRORS as e:
-        # LiveKit's contract allows only APIErrors out of _run, and only they are retried
-        raise UnreadableEvent("an event's JSON has a shape the plugin cannot read") from e
+# --- what the wire raises -----------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def transport_errors(state: AttemptState, *, timeout: float) -> Iterator[None]:
-    """Translate aiohttp/asyncio failures and unreadable events into LiveKit's APIError family.
+class WireError(Exception):
+    """Base of the wire layer's own exceptions; the LiveKit face maps them to APIErrors."""
 
-    Nothing is retryable once output was sent: a retry would make the agent say it twice.
-    Messages do not repeat the cause: LiveKit's ``APIConnectionError.__str__`` appends the
-    root of the ``from e`` chain.
+
+class HTTPStatus(WireError):
+    """An answer that is not the expected stream or document: an error status, or a 200 of
+    another content type (``content_type`` says which)."""
+
+    def __init__(
+        self,
+        status: int,
+        body: object,
+        headers: Mapping[str, str],
+        url: str,
+        content_type: str | None = None,
+    ) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.body = body
+        self.headers = headers
+        self.url = url
+        self.content_type = content_type
+
+
+class MalformedEvent(WireError):
+    """An event whose data is not a JSON object."""
+
+
+class EventTimeout(WireError, asyncio.TimeoutError):
+    """No event arrived within the timeout (bytes such as keep-alive comments do not count)."""
+
+
+class ClientClosed(WireError):
+    """The client was closed (``aclose``) while the stream was running."""
+
+
+class _Stopped(Exception):
+    """Set on the response's reader by the watchdog, to wake a pending read."""
+
+
+class _Watchdog:
+    """Ends a stream that went ``timeout`` seconds without an event, or whose client closed.
+
+    One timer per stream, re-armed lazily: each event only moves ``deadline`` forward, and
+    the timer, when it fires early, sets itself again for the new deadline. Firing sets an
+    exception on the response's reader, which wakes the pending read at once (a socket timer
+    would restart on every keep-alive byte, and dies with a closed session).
     """
-    try:
-        yield
-    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as e:
-        raise APITimeoutError(
-            f"Mistral sent nothing for {timeout:g}s (conn_options.timeout); "
-            "the request was abandoned",
-            retryable=not state.output_sent,
-        ) from e
-    except aiohttp.ClientConnectorError as e:
-        raise APIConnectionError(
-            f"could not connect to Mistral at {e.host}:{e.port}; check the network and base_url",
-            retryable=not state.output_sent,
-        ) from e
-    except SSEProtocolError as e:
-        raise APIConnectionError(
-            "Mistral sent a malformed event stream; the stream was abandoned",
-            retryable=not state.output_sent,
-        ) from e
-    except aiohttp.ClientError as e:
-        raise APIConnectionError(
-            "the connection to Mistral broke before the answer was complete",
-            retryable=not state.output_sent,
-        ) from e
-    except UnreadableEvent as e:
-        raise APIConnectionError(
-            "Mistral sent an event the plugin cannot read; the stream was abandoned",
-            retryable=not state.output_sent,
-        ) from e
+
+    __slots__ = ("_resp", "_timeout", "_loop", "_handle", "deadline", "reason")
+
+    def __init__(self, resp: aiohttp.ClientResponse, timeout: float) -> None:
+        self._resp = resp
+        self._timeout = timeout
+        self._loop = asyncio.get_running_loop()
+        self.deadline = self._loop.time() + timeout
+        self._handle: asyncio.TimerHandle | None = self._loop.call_at(self.deadline, self._check)
+        self.reason: WireError | None = None
+
+    def feed(self) -> None:
+        self.deadline = self._loop.time() + self._timeout
+
+    def _check(self) -> None:
+        if self.deadline - self._loop.time() > 0.001:
+            self._handle = self._loop.call_at(self.deadline, self._check)
+            return
+        self._handle = None
+        self._stop(EventTimeout(f"no event for {self._timeout:g}s"))
+
+    def abort(self) -> None:
+        self.cancel()
+        self._stop(ClientClosed("the client was closed while the stream was running"))
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _stop(self, reason: WireError) -> None:
+        if self.reason is None:
+            self.reason = reason
+            self._resp.content.set_exception(_Stopped())
+
+
+# --- helpers ------------------------------------------------------------------------------
 
 
 def _not_json(constant: str) -> Any:
@@ -242,17 +298,15 @@ def _not_json(constant: str) -> Any:
 _STRICT_JSON = json.JSONDecoder(parse_constant=_not_json)
 
 
-def parse_event(data: str, state: AttemptState) -> dict[str, Any]:
-    """One event's JSON object; anything else abandons the stream."""
+def _payload(event: SSEEvent) -> dict[str, Any]:
     try:
-        payload = _STRICT_JSON.decode(data)
+        payload = _STRICT_JSON.decode(event.data)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than json allows
         payload = None
     if not isinstance(payload, dict):
-        raise APIConnectionError(
-            "Mistral sent an event that is not a JSON object; the stream was abandoned",
-            retryable=not state.output_sent,
-        )
+        raise MalformedEvent("an event's data is not a JSON object")
+    if event.event is not None and "type" not in payload:
+        payload["type"] = event.event
     return payload
 
 
@@ -260,40 +314,13 @@ def _timeout(seconds: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, connect=seconds, sock_read=seconds)
 
 
-class _NothingSent:
-    output_sent = False
-
-
-_NOTHING_SENT = _NothingSent()
-
-
-async def _read_body(resp: aiohttp.ClientResponse) -> object:
+async def _status_error(resp: aiohttp.ClientResponse) -> HTTPStatus:
     raw = await resp.read()
     text = raw.decode("utf-8", errors="replace")
+    body: object
     try:
-        return json.loads(text)
+        body = json.loads(text)
     except ValueError:
-        return text
-
-
-async def _error_from(
-    resp: aiohttp.ClientResponse, state: AttemptState, agent_id: str | None
-) -> MistralStatusError:
-    body = await _read_body(resp)
-    return status_error(
-        resp.status, body, resp.headers, output_sent=state.output_sent, agent_id=agent_id
-    )
-
-
-async def _not_a_stream(
-    resp: aiohttp.ClientResponse, ctype: str, state: AttemptState, agent_id: str | None
-) -> MistralStatusError:
-    body = await _read_body(resp)
-    err = status_error(
-        resp.status, body, resp.headers, output_sent=state.output_sent, agent_id=agent_id
-    )
-    err.message = (
-        f"Mistral answered {ctype or 'no content type'} instead of an event stream; "
-        "check that base_url points at the Mistral API"
-    )
-    return err
+        body = text
+    content_type = resp.headers.get("Content-Type", "") if resp.status == 200 else None
+    return HTTPStatus(resp.status, body, resp.headers, str(resp.url), content_type)

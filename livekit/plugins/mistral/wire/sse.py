@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
 
+END_OF_STREAM: dict[str, str] = {"type": "[DONE]"}
+"""What the wire yields for ``data: [DONE]``, the end marker of chat-completion streams;
+compare with ``is``."""
+
 
 class SSEProtocolError(Exception):
     """The byte stream is not a well-formed event stream (e.g. an event past the size cap)."""
