@@ -159,6 +159,15 @@ async def _noop(raw_arguments: dict[str, object]) -> None:
     return None
 
 
+def test_a_mistral_builtin_the_agent_lacks_is_a_difference() -> None:
+    from livekit.plugins.mistral.tools import CodeInterpreter, WebSearch
+
+    agent = agent_with(HAND_WRITTEN, builtins=("web_search",))
+    found = compare_tools(agent, [get_weather, WebSearch(), CodeInterpreter()])
+    assert [(m.kind, m.function) for m in found] == [("livekit_only_builtin", "code_interpreter")]
+    assert "built-in tool 'code_interpreter'" in found[0].detail
+
+
 def test_untyped_parameters_are_not_compared() -> None:
     agent = agent_with(weather_function({"city": {"$ref": "#/$defs/City"}}, ["city"]))
     found = compare_tools(agent, [get_weather])

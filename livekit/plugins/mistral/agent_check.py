@@ -30,6 +30,11 @@ _WARNINGS: Mapping[MismatchKind, str] = {
         "Mistral agent tools: a LiveKit tool is not a function of the agent, so the agent "
         "never calls it; push the LiveKit tools with mistral.sync_agent"
     ),
+    "livekit_only_builtin": (
+        "Mistral agent tools: a Mistral built-in tool was given to an agent-mode call, but the "
+        "agent does not have it and agent mode does not send it; add it to the agent "
+        "(mistral.sync_agent adds it)"
+    ),
     "agent_only_parameter": (
         "Mistral agent tools: the agent sends a parameter the LiveKit tool does not take; "
         "rename it on one side, or push the LiveKit tools with mistral.sync_agent"

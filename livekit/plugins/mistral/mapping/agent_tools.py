@@ -16,8 +16,10 @@ Decisions:
 - Types are compared as sets of JSON type names without ``null``, read from ``type`` or from
   the branches of ``anyOf``/``oneOf``; a side without type information (``$ref``, ``{}``) is
   not compared. Nested object parameters are compared the same way, with dotted names.
-- Built-in tools (web search, code interpreter, ...) and unknown tool types are listed by
-  type and never compared.
+- The agent's built-in tools (web search, code interpreter, ...) and unknown tool types are
+  listed by type. A Mistral built-in tool among the LiveKit tools (``WebSearch()``...) that
+  the agent lacks is a difference (agent mode never sends it: the agent's own tools apply);
+  built-in tools are compared by type only (not by library or connector ids).
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ from typing import Any, Literal
 
 from livekit.agents import llm
 
-from .tools import to_mistral_tools
+from .tools import builtin_tool, to_mistral_tools
 
 MismatchKind = Literal[
     "agent_only_function",
     "livekit_only_function",
+    "livekit_only_builtin",
     "agent_only_parameter",
     "livekit_only_parameter",
     "parameter_not_required",
@@ -93,7 +96,21 @@ def compare_tools(agent: AgentTools, tools: Sequence[llm.Tool]) -> list[ToolMism
         else:
             parameters = _parameters(agent.functions[name]), _parameters(livekit[name])
             found.extend(_compare_object(name, "", *parameters))
-    return found
+    return found + _missing_builtins(agent, tools)
+
+
+def _missing_builtins(agent: AgentTools, tools: Sequence[llm.Tool]) -> list[ToolMismatch]:
+    wanted = {spec["type"] for tool in tools if (spec := builtin_tool(tool)) is not None}
+    return [
+        ToolMismatch(
+            "livekit_only_builtin",
+            kind,
+            None,
+            f"the LiveKit tools hold Mistral's built-in tool '{kind}', which the agent does "
+            "not have: it is not sent (the agent's own tools apply)",
+        )
+        for kind in sorted(wanted - set(agent.builtins))
+    ]
 
 
 def _function_only(name: str, *, on_agent: bool) -> ToolMismatch:
