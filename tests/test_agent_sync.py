@@ -3,13 +3,10 @@ against the local server over a real socket."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import re
 import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -480,23 +477,3 @@ async def test_session_after_a_sync_runs_the_livekit_tool(
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
     first, second = server.conversation_requests
     assert first["agent_version"] == second["agent_version"] == synced.version
-
-
-async def test_sync_example_runs_without_a_key(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.delenv("MISTRAL_API_KEY", raising=False)
-    path = Path(__file__).parents[1] / "examples" / "sync_agent.py"
-    spec = importlib.util.spec_from_file_location("sync_agent_example", path)
-    assert spec is not None and spec.loader is not None
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-
-    await example.main()
-
-    out = capsys.readouterr().out
-    assert "No MISTRAL_API_KEY: using the bundled local Mistral server" in out
-    assert re.search(r"created Mistral agent ag_[0-9a-f]{32}", out)
-    assert ": version 0 -> 1\n" in out
-    assert "(LiveKit runs get_weather('Paris'))\n" in out
-    assert "assistant: Here is what I found: sunny, 21 degrees\n" in out

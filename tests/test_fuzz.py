@@ -398,6 +398,7 @@ def test_every_history_is_a_request_the_api_accepts(
     kwargs: dict[str, Any] = {"tools": [lookup], "conn_options": APIConnectOptions(max_retry=0)}
     if tool_choice is not None:
         kwargs["tool_choice"] = tool_choice
+
     def posts() -> list[Any]:  # agent mode also GETs the agent once, for the tool check
         return [r for r in wire.server.requests if r.method == "POST"]
 
