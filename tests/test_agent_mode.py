@@ -203,6 +203,32 @@ async def test_handoff_moves_the_next_turn_to_the_new_agent(
     assert agent.model == AGENT_ID
 
 
+async def test_a_model_chosen_during_a_turn_wins_over_that_turns_handoff(
+    server: LocalMistral, agent: LLM
+) -> None:
+    events: list[AgentHandoffEvent] = []
+    agent.on("agent_handoff", events.append)
+    # started, handoff started/done, the first words; then a pause while the user chooses
+    reply = AgentReply(text="Passing you to billing.", handoff_to=OTHER_AGENT_ID)
+    server.queue_conversation(
+        Fault.stall_mid_stream(after_events=4, seconds=0.5, reply=reply),
+        AgentReply(text="Support again."),
+    )
+    ctx = ctx_with(("user", "I have a billing question"))
+    async with agent.chat(chat_ctx=ctx, conn_options=NO_RETRY) as stream:
+        async for chunk in stream:
+            if chunk.delta and chunk.delta.content:
+                break  # the turn is in flight, the handoff not yet applied
+        agent.update_options(model=AGENT_ID)  # the app sends the user back to support
+        async for _ in stream:
+            pass
+    assert agent.model == AGENT_ID and events == []
+
+    ctx.add_message(role="user", content="Still there?")
+    await stream_reply(agent, ctx)
+    assert server.conversation_requests[1]["agent_id"] == AGENT_ID
+
+
 async def test_in_stream_error_is_an_agent_error(server: LocalMistral, agent: LLM) -> None:
     server.queue_conversation(
         AgentReply(text="Let me", error=("Tool failed badly", 3000), conversation_id="conv_x"),

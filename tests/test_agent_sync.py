@@ -327,7 +327,9 @@ async def test_each_mismatch_is_warned_once(
     assert [(g[1], g[2]) for g in got] == [(e[1], e[2]) for e in expected]
     for record in warnings:
         assert (record.agent_id, record.agent_version) == (AGENT_ID, version)  # type: ignore[attr-defined]
-        assert "mistral.sync_agent" in record.getMessage()
+        text = record.getMessage()  # names them in the text too, for plain logging setups
+        assert text.startswith(f"Mistral agent {AGENT_ID} (version {version}): ")
+        assert record.detail in text and "mistral.sync_agent" in text  # type: ignore[attr-defined]
     assert len(requests_to(server, "GET", f"/v1/agents/{AGENT_ID}")) == 1
     assert len(server.conversation_requests) == 2  # never fails the turn
 

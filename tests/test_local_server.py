@@ -294,7 +294,8 @@ CHAT_422: dict[str, tuple[dict[str, Any], str, list[Any]]] = {
     "temperature high": (chat_body(temperature=1.6), "less_than_equal", ["body", "temperature"]),
     "temperature low": (chat_body(temperature=-0.1), "greater_than_equal", ["body", "temperature"]),
     "top_p high": (chat_body(top_p=1.01), "less_than_equal", ["body", "top_p"]),
-    "max_tokens zero": (chat_body(max_tokens=0), "greater_than_equal", ["body", "max_tokens"]),
+    "top_p zero": (chat_body(top_p=0), "greater_than", ["body", "top_p"]),
+    "max_tokens negative": (chat_body(max_tokens=-1), "greater_than_equal", ["body", "max_tokens"]),
     "tool_choice word": (
         chat_body(tool_choice="sometimes"),
         "literal_error",
@@ -358,7 +359,7 @@ async def test_invalid_json_is_422(server: LocalMistral, http: aiohttp.ClientSes
 
 VALID_CHATS: dict[str, dict[str, Any]] = {
     "plain": chat_body(),
-    "edge sampling": chat_body(temperature=1.5, top_p=0, max_tokens=1, random_seed=0),
+    "edge sampling": chat_body(temperature=1.5, top_p=1, max_tokens=0, random_seed=0),
     "tool round trip": chat_body(messages=tool_history(), tools=[WEATHER_TOOL]),
     "tool then assistant then user": chat_body(
         messages=[
@@ -472,6 +473,11 @@ CONV_REFUSALS: dict[str, tuple[dict[str, Any], int, str]] = {
         422,
         "less_than_equal",
     ),
+    "completion_args temperature above 1": (
+        conv_body(completion_args={"temperature": 1.2}),
+        422,
+        "less_than_equal",
+    ),
     "completion_args named tool_choice": (
         conv_body(completion_args={"tool_choice": {"type": "function"}}),
         422,
@@ -505,6 +511,9 @@ VALID_CONVERSATIONS: dict[str, dict[str, Any]] = {
         "store": False,
         "completion_args": {"max_tokens": 10},
     },
+    "edge completion_args": conv_body(
+        completion_args={"temperature": 1, "top_p": 0, "max_tokens": 0}
+    ),
     "function round trip": conv_body(inputs=_conv_inputs()),
     "sdk-style entries": conv_body(
         inputs=[

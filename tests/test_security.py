@@ -273,7 +273,7 @@ async def test_the_same_server_works_once_trusted(tls_server: LocalMistral, mode
 
 async def test_the_plugin_session_verifies_certificates() -> None:
     model = LLM(api_key=SECRET)
-    connector = model._http.session().connector
+    connector = (await model._http.session()).connector
     assert isinstance(connector, aiohttp.TCPConnector)
     assert connector._ssl is True  # aiohttp's default: verify against the system's CAs
     await model.aclose()

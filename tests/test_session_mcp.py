@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 from conftest import AGENT_ID
-from livekit.agents import Agent, AgentSession
+from livekit.agents import Agent, AgentSession, llm
 from livekit.agents.llm.mcp import MCPServerStdio, MCPToolset
 from livekit.agents.llm.tool_context import get_raw_function_info
 
-from livekit.plugins.mistral import LLM
+from livekit.plugins.mistral import LLM, tools
 from livekit.plugins.mistral.testing import (
     AgentReply,
     ChatReply,
@@ -40,12 +40,14 @@ def travel_toolset() -> MCPToolset:
 
 
 @asynccontextmanager
-async def running(model: LLM, toolset: MCPToolset) -> AsyncIterator[AgentSession[None]]:
+async def running(
+    model: LLM, toolset: MCPToolset, *more: llm.Tool
+) -> AsyncIterator[AgentSession[None]]:
     session: AgentSession[None] = AgentSession(
         llm=model, vad=None, turn_handling={"turn_detection": None}
     )
     async with session:
-        await session.start(Agent(instructions=INSTRUCTIONS, tools=[toolset]))
+        await session.start(Agent(instructions=INSTRUCTIONS, tools=[toolset, *more]))
         yield session
 
 
@@ -122,6 +124,36 @@ async def test_mcp_tools_reach_mistral_as_valid_schemas_and_run(
     tool_message = second["messages"][-1]
     assert (tool_message["role"], tool_message["tool_call_id"]) == ("tool", "Trip0Lyon")
     assert tool_message["name"] == "plan_trip" and ITINERARY in tool_message["content"]
+
+
+async def test_mcp_tools_beside_a_builtin_tool_go_to_a_model_conversation(
+    server: LocalMistral, make_llm: MakeLLM
+) -> None:
+    server.queue_conversation(
+        AgentReply(tool_executions=["web_search"], tool_calls=[PLAN_TRIP]),
+        AgentReply(text="Booked: train, 2 nights."),
+    )
+    toolset = travel_toolset()
+    async with running(make_llm(), toolset, tools.WebSearch()) as session:
+        listed = {
+            get_raw_function_info(t).name: get_raw_function_info(t).raw_schema
+            for t in toolset.tools
+        }
+        result = await session.run(user_input="Plan a trip to Lyon for Ada")
+
+    expect_trip_planned(result)
+    first, second = server.conversation_requests
+    for body in (first, second):
+        assert check_conversation_request(body) is None
+        assert body["model"] == "mistral-small-latest" and body["instructions"] == INSTRUCTIONS
+    functions = {t["function"]["name"]: t["function"] for t in first["tools"] if "function" in t}
+    assert {name: f["parameters"] for name, f in functions.items()} == {
+        name: schema["parameters"] for name, schema in listed.items()
+    }
+    assert [t for t in first["tools"] if t["type"] != "function"] == [{"type": "web_search"}]
+    entry = second["inputs"][-1]
+    assert (entry["type"], entry["tool_call_id"]) == ("function.result", "Trip0Lyon")
+    assert ITINERARY in entry["result"]
 
 
 async def test_mcp_tool_called_by_a_mistral_agent_runs_on_the_mcp_server(

@@ -20,38 +20,20 @@ from .mapping.agent_tools import AgentTools, MismatchKind, ToolMismatch, agent_t
 from .options import LLMOptions
 from .wire.http import MistralHTTP
 
-_WARNINGS: Mapping[MismatchKind, str] = {
-    "agent_only_function": (
-        "Mistral agent tools: the agent may call a function that no LiveKit tool provides, "
-        "so that call will fail; add the @function_tool, or remove the function from the "
-        "agent (mistral.sync_agent pushes the LiveKit tools)"
-    ),
-    "livekit_only_function": (
-        "Mistral agent tools: a LiveKit tool is not a function of the agent, so the agent "
-        "never calls it; push the LiveKit tools with mistral.sync_agent"
-    ),
-    "livekit_only_builtin": (
-        "Mistral agent tools: a Mistral built-in tool was given to an agent-mode call, but the "
-        "agent does not have it and agent mode does not send it; add it to the agent "
-        "(mistral.sync_agent adds it)"
-    ),
-    "agent_only_parameter": (
-        "Mistral agent tools: the agent sends a parameter the LiveKit tool does not take; "
-        "rename it on one side, or push the LiveKit tools with mistral.sync_agent"
-    ),
-    "livekit_only_parameter": (
-        "Mistral agent tools: the LiveKit tool takes a parameter the agent does not know; "
-        "rename it on one side, or push the LiveKit tools with mistral.sync_agent"
-    ),
-    "parameter_not_required": (
-        "Mistral agent tools: the LiveKit tool needs a parameter the agent may leave out; "
-        "give it a default in the tool, or push the LiveKit tools with mistral.sync_agent"
-    ),
-    "parameter_type": (
-        "Mistral agent tools: a parameter has different types for the agent and the LiveKit "
-        "tool; align them, or push the LiveKit tools with mistral.sync_agent"
-    ),
+# what to do about each kind of difference; the record's text also names the agent, its
+# version and the difference itself (plain logging.basicConfig() shows no extras)
+_ADVICE: Mapping[MismatchKind, str] = {
+    "agent_only_function": "add that @function_tool, or remove the function from the agent",
+    "livekit_only_function": "add the function to the agent",
+    "livekit_only_builtin": "add the built-in tool to the agent",
+    "agent_only_parameter": "rename the parameter on one side",
+    "livekit_only_parameter": "rename the parameter on one side",
+    "parameter_not_required": "give the parameter a default in the LiveKit tool",
+    "parameter_type": "make the types agree",
 }
+_WARNING = (
+    "Mistral agent %s (version %s): %s; %s, or push the LiveKit tools with mistral.sync_agent"
+)
 
 _AgentKey = tuple[str, int | str | None]
 
@@ -78,9 +60,13 @@ class AgentToolCheck:
         tools = agent_tools(document if isinstance(document, Mapping) else {})
         self._agents[(agent_id, version)] = tools
         if tools.builtins:
+            where = _where(agent_id, version, tools)
             logger.info(
-                "the Mistral agent has built-in tools it runs on its own",
-                extra=_where(agent_id, version, tools) | {"builtin_tools": list(tools.builtins)},
+                "the Mistral agent %s (version %s) has built-in tools it runs on its own: %s",
+                agent_id,
+                where["agent_version"],
+                ", ".join(tools.builtins),
+                extra=where | {"builtin_tools": list(tools.builtins)},
             )
         return tools
 
@@ -103,9 +89,7 @@ class AgentToolCheck:
             mismatches = compare_tools(agent, tools) if agent is not None else []
             self._compared[key] = mismatches
             if opts.on_tool_mismatch == "warn":
-                for mismatch in mismatches:
-                    extra = _where(agent_id, opts.agent_version, agent) | _about(mismatch)
-                    logger.warning(_WARNINGS[mismatch.kind], extra=extra)
+                _warn(mismatches, _where(agent_id, opts.agent_version, agent))
         if mismatches and opts.on_tool_mismatch == "raise":
             version = _where(agent_id, opts.agent_version, self._agents.get(agent_key))
             raise AgentToolMismatchError(
@@ -122,8 +106,10 @@ class AgentToolCheck:
         except APIError as e:
             self._agents[key] = None  # once: the turn itself says what is wrong
             logger.warning(
-                "the Mistral agent could not be fetched, so its tools were not compared with "
-                "the LiveKit tools",
+                "the Mistral agent %s could not be fetched (%s), so its tools were not "
+                "compared with the LiveKit tools",
+                key[0],
+                e.message,
                 extra={"agent_id": key[0], "agent_version": key[1], "reason": e.message},
             )
             return None
@@ -139,6 +125,13 @@ def agent_path(agent_id: str, version: int | str | None) -> str:
 def _where(agent_id: str, version: int | str | None, agent: AgentTools | None) -> dict[str, Any]:
     shown = version if version is not None else (agent.version if agent else None)
     return {"agent_id": agent_id, "agent_version": shown}
+
+
+def _warn(mismatches: list[ToolMismatch], where: dict[str, Any]) -> None:
+    for m in mismatches:
+        extra = where | _about(m)
+        version = where["agent_version"]
+        logger.warning(_WARNING, where["agent_id"], version, m.detail, _ADVICE[m.kind], extra=extra)
 
 
 def _about(mismatch: ToolMismatch) -> dict[str, object]:

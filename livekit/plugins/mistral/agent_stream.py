@@ -28,17 +28,27 @@ class AgentHandoffEvent:
 
 
 class AgentTracker:
-    """Which agent the next turn talks to, and the warnings that must be said only once."""
+    """Which agent the next turn talks to, and the warnings that must be said only once.
+
+    A handoff moves the next turns to the new agent, unless the user chose an agent
+    (``update_options(model=...)``) after the turn that saw it began: the explicit choice
+    wins. Each stream works through its own :meth:`for_turn` view to know which came first.
+    """
 
     def __init__(self, llm_: LLM, agent_id: str) -> None:
         self._llm = llm_
         self.configured = agent_id
         self.current = agent_id
+        self.choices = 0  # how many times the user chose an agent
         self._said: set[str] = set()
         self.tool_check = AgentToolCheck()
 
     def reset(self, agent_id: str) -> None:
         self.configured = self.current = agent_id
+        self.choices += 1
+
+    def for_turn(self) -> AgentTurn:
+        return AgentTurn(self, self.choices)
 
     def handoff(self, handoff: Handoff, conversation_id: str | None) -> None:
         if handoff.next_agent_id == self.current:
@@ -70,11 +80,37 @@ class AgentTracker:
         try:
             await self.tool_check.load(http, self.current, version, timeout=timeout)
         except AgentError as e:
+            # the id and status in the text too: plain logging.basicConfig() shows no extras
             logger.error(
-                "the Mistral agent could not be loaded; calls to it will fail",
+                "the Mistral agent %s could not be loaded (status %s: %s); calls to it will fail",
+                self.current,
+                e.status_code,
+                e.message,
                 extra={"agent_id": self.current, "status": e.status_code, "reason": e.message},
             )
             raise
+
+
+class AgentTurn:
+    """The tracker as one turn sees it: its handoffs are dropped once the user has chosen an
+    agent after the turn began."""
+
+    def __init__(self, tracker: AgentTracker, choices: int) -> None:
+        self._tracker = tracker
+        self._choices = choices
+
+    def once(self, key: str) -> bool:
+        return self._tracker.once(key)
+
+    def handoff(self, handoff: Handoff, conversation_id: str | None) -> None:
+        if self._tracker.choices != self._choices:
+            logger.info(
+                "a Mistral agent handoff was not followed: the agent was chosen with "
+                "update_options(model=...) while the turn that saw it was running",
+                extra={"to_agent": handoff.next_agent_id, "conversation": conversation_id},
+            )
+            return
+        self._tracker.handoff(handoff, conversation_id)
 
 
 class AgentStream(MistralStream):

@@ -15,7 +15,7 @@ import aiohttp
 from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError
 
 from .mapping.assembly import InStreamError
-from .wire.http import ClientClosed, HTTPStatus, MalformedEvent
+from .wire.http import ClientClosed, HTTPStatus, MalformedEvent, UsedAfterClose
 from .wire.sse import SSEProtocolError
 
 if TYPE_CHECKING:
@@ -31,6 +31,11 @@ _HINTS: dict[int, str] = {
 }
 
 _REDIRECT_HINT = "Mistral's API does not redirect; check base_url (redirects are not followed)"
+# a 404 without Mistral's envelope comes from whatever else answers at a wrong path
+_NO_ENDPOINT_HINT = (
+    "no Mistral API answered {url}: check base_url (the server root, such as "
+    "https://api.mistral.ai), then the model or agent id"
+)
 
 _REQUEST_ID_HEADERS = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
 
@@ -130,13 +135,15 @@ def status_error(
     agent_id: str | None = None,
     conversation_id: str | None = None,
     content_type: str | None = None,
+    url: str | None = None,
 ) -> MistralStatusError:
     """Map an error answer (status, parsed body, headers) to the exception to raise.
 
     Retryable follows LiveKit's rule (5xx, 408 and 429) and is always off once output reached
     the user, because a retry would repeat speech. With ``agent_id`` set the error is an
     :class:`AgentError`. ``content_type`` names what a 200 that was not an event stream
-    carried.
+    carried. ``url`` is the request's method and URL (no credentials), named when a 404
+    does not come from Mistral.
     """
     redirected = 300 <= status < 400
     if content_type is not None:
@@ -147,6 +154,8 @@ def status_error(
     else:
         message = error_message(body, status)
         hint = _REDIRECT_HINT if redirected else _HINTS.get(status)
+        if status == 404 and url is not None and not _is_mistral_envelope(body):
+            hint = _NO_ENDPOINT_HINT.format(url=url)
         if hint:
             message = f"{message}; {hint}"
     fields: dict[str, Any] = {
@@ -173,6 +182,7 @@ class CutShort(Exception):
 
 
 _CONNECTION_MESSAGES: tuple[tuple[type[BaseException], str], ...] = (
+    (UsedAfterClose, "the LLM was closed; make a new one"),
     (ClientClosed, "the LLM was closed while the answer was streaming"),
     (SSEProtocolError, "Mistral sent a malformed event stream; the stream was abandoned"),
     (MalformedEvent, "Mistral sent an event that is not a JSON object; the stream was abandoned"),
@@ -209,6 +219,7 @@ def api_error(
             agent_id=agent_id,
             conversation_id=conversation_id,
             content_type=exc.content_type if isinstance(exc, HTTPStatus) else None,
+            url=exc.url if isinstance(exc, HTTPStatus) else None,
         )
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         return APITimeoutError(
@@ -224,7 +235,8 @@ def api_error(
         )
     for kind, message in _CONNECTION_MESSAGES:
         if isinstance(exc, kind):
-            return APIConnectionError(message, retryable=retryable and kind is not ClientClosed)
+            closed = issubclass(kind, ClientClosed)
+            return APIConnectionError(message, retryable=retryable and not closed)
     return None
 
 
@@ -281,6 +293,11 @@ def _validation_details(items: list[Any]) -> str | None:
         msg = str(item.get("msg", "invalid value"))
         lines.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(lines) or None
+
+
+def _is_mistral_envelope(body: object) -> bool:
+    """Mistral's own error body: ``{"object": "error", "message": ..., "type": ...}``."""
+    return isinstance(body, Mapping) and body.get("object") == "error"
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -30,7 +30,7 @@ from .mapping.conversation_events import BuiltinToolEvent, ConversationAssembler
 from .mapping.conversations import to_conversation_inputs
 from .mapping.request import chat_body, conversation_body, model_conversation_body
 from .mapping.tools import to_conversation_tools, to_mistral_tool_choice, to_mistral_tools
-from .options import LLMOptions
+from .options import LLMOptions, check_conversation_options
 
 if TYPE_CHECKING:
     from .agent_stream import AgentTracker
@@ -107,23 +107,36 @@ class ChatCompletions:
 
 
 class ModelConversation:
-    """Normal mode with built-in tools. Its rules are checked when the call is made
-    (:func:`check_model_conversation`), so nothing half-valid is ever sent."""
+    """Normal mode with built-in tools. Made when the call is made: its rules are checked
+    and its tools mapped then, so a refused call raises before any stream starts."""
 
     path = CONVERSATIONS_PATH
     agent_id = None
 
-    def body(self, call: Call) -> dict[str, Any]:
-        tools, choice, skipped = to_conversation_tools(call.tools, call.opts.tool_choice)
+    def __init__(self, call: Call) -> None:
+        check_conversation_options(call.opts)
+        if call.extra and "handoff_execution" in call.extra:
+            # refused next to a model (mistral-api.md, "Additions, 2026")
+            raise ValueError(
+                "handoff_execution cannot be sent with a model (only agents hand off): "
+                "remove it from extra_kwargs"
+            )
+        self._tools, self._choice, skipped = to_conversation_tools(
+            call.tools, call.opts.tool_choice
+        )
         if skipped:
             logger.warning(
                 "tools the Mistral Conversations API cannot take were not sent",
                 extra={"tools": skipped},
             )
+
+    def body(self, call: Call) -> dict[str, Any]:
         inputs, instructions = to_conversation_inputs(call.chat_ctx)
         if not inputs:
             raise ValueError("the chat context holds nothing to send to Mistral")
-        return model_conversation_body(call.opts, inputs, instructions, tools, choice, call.extra)
+        return model_conversation_body(
+            call.opts, inputs, instructions, self._tools, self._choice, call.extra
+        )
 
     def assembler(self, on_tool: OnTool) -> Assembler:
         return ConversationAssembler(on_tool)
@@ -135,32 +148,12 @@ class ModelConversation:
         pass
 
 
-# Conversations' completion_args.temperature is at most 1 (chat completions allow 1.5), and
-# handoff_execution is refused next to a model (mistral-api.md, "Additions, 2026")
-CONVERSATION_MAX_TEMPERATURE = 1.0
-
-
-def check_model_conversation(call: Call) -> None:
-    """Raise ``ValueError`` naming the rule a model conversation would break."""
-    temperature = call.opts.temperature
-    if temperature is not None and temperature > CONVERSATION_MAX_TEMPERATURE:
-        raise ValueError(
-            f"temperature must be at most {CONVERSATION_MAX_TEMPERATURE:g} with Mistral built-in "
-            f"tools (the Conversations API refuses more), got {temperature!r}"
-        )
-    if call.extra and "handoff_execution" in call.extra:
-        raise ValueError(
-            "handoff_execution cannot be sent with a model (only agents hand off): remove it "
-            "from extra_kwargs"
-        )
-    to_conversation_tools(call.tools, call.opts.tool_choice)  # raises for refused tools
-
-
 class AgentConversation:
     path = CONVERSATIONS_PATH
 
     def __init__(self, agents: AgentTracker) -> None:
-        self._agents = agents
+        self._agents = agents.for_turn()  # made with the stream: see AgentTracker
+        self._tool_check = agents.tool_check
         self.agent_id: str = agents.current
 
     def body(self, call: Call) -> dict[str, Any]:
@@ -176,8 +169,9 @@ class AgentConversation:
 
     async def prepare(self, call: Call, http: MistralHTTP, *, timeout: float) -> None:
         """The agent's function tools against the call's LiveKit tools (:mod:`.agent_check`)."""
-        check = self._agents.tool_check
-        await check.before_turn(http, self.agent_id, call.opts, call.tools, timeout=timeout)
+        await self._tool_check.before_turn(
+            http, self.agent_id, call.opts, call.tools, timeout=timeout
+        )
 
     def completed(self, assembler: Assembler) -> None:
         assert isinstance(assembler, ConversationAssembler)

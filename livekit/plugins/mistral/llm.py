@@ -25,7 +25,6 @@ from .kinds import (
     ChatCompletions,
     ModelConversation,
     RequestKind,
-    check_model_conversation,
 )
 from .log import logger
 from .mapping.tools import has_builtin_tool
@@ -74,9 +73,10 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
                 ``/v1/conversations`` with the agent on every call.
             api_key: Defaults to the ``MISTRAL_API_KEY`` environment variable.
             base_url: The server root, default ``https://api.mistral.ai`` (``/v1`` optional).
-            temperature: 0 to 1.5. Unset fields are not sent, so Mistral's defaults apply.
-            max_tokens: Upper bound on generated tokens.
-            top_p: Nucleus sampling, 0 to 1.
+            temperature: 0 to 1.5 (at most 1 in agent mode). Unset fields are not sent, so
+                Mistral's defaults apply.
+            max_tokens: Upper bound on generated tokens (0 or more).
+            top_p: Nucleus sampling, greater than 0 and at most 1.
             random_seed: For reproducible sampling.
             safe_prompt: Prepend Mistral's safety prompt (normal mode).
             presence_penalty: -2 to 2.
@@ -86,7 +86,8 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
                 when ``chat()`` does not pass one.
             parallel_tool_calls: Let the model call several tools in one turn; used when
                 ``chat()`` does not pass it (LiveKit's voice pipeline never does).
-            response_format: A pydantic model class, a JSON schema dict, ``"json_object"``.
+            response_format: A pydantic model class, a JSON schema dict, ``"text"``,
+                ``"json_object"``, or a ready ``{"type": ...}`` dict.
             reasoning_effort: For reasoning models; their thinking is never spoken.
             agent_version: Pin a version of the agent (agent mode): a version number or an
                 alias such as ``"production"``.
@@ -200,7 +201,7 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
             return AgentConversation(self._agents)
         if not has_builtin_tool(call.tools):
             return ChatCompletions()
-        check_model_conversation(call)
+        kind = ModelConversation(call)
         if self._once("routed"):
             logger.info(
                 "calls with Mistral built-in tools go to the Conversations API (model and "
@@ -211,7 +212,7 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
                 "safe_prompt is not sent on calls with Mistral built-in tools: the "
                 "Conversations API has no such setting"
             )
-        return ModelConversation()
+        return kind
 
     def _once(self, key: str) -> bool:
         """True the first time ``key`` is seen: for notes that would repeat every call."""

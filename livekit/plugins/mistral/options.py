@@ -6,9 +6,10 @@ import math
 import os
 import re
 from dataclasses import dataclass, fields
-from typing import Any, get_args
+from typing import Any, TypeGuard, get_args
 
 from livekit.agents.llm import ToolChoice
+from pydantic import BaseModel
 
 from .models import AgentInstructions, Mode, ReasoningEffort, ToolMismatchPolicy
 
@@ -18,12 +19,42 @@ AGENT_ID = re.compile(
 # Mistral's pattern for a version alias (``PUT /v1/agents/{id}/aliases``), at most 64 long
 AGENT_ALIAS = re.compile(r"^[a-z]([a-z0-9_-]*[a-z0-9])?$")
 
-_RANGES: dict[str, tuple[float, float]] = {
-    "temperature": (0.0, 1.5),
-    "top_p": (0.0, 1.0),
-    "presence_penalty": (-2.0, 2.0),
-    "frequency_penalty": (-2.0, 2.0),
+# Bounds from Mistral's OpenAPI document (openapi-public-doc.yaml in the public repository
+# mistralai/platform-docs-public, read 2026-12): ``ChatCompletionRequest`` for chat completions,
+# ``CompletionArgs`` for the ``completion_args`` of ``/v1/conversations``.
+
+
+@dataclass(frozen=True)
+class _Range:
+    low: float
+    high: float
+    low_excluded: bool = False  # the schema's exclusiveMinimum
+
+    def holds(self, value: float) -> bool:
+        above = value > self.low if self.low_excluded else value >= self.low
+        return above and value <= self.high
+
+    def describe(self) -> str:
+        if self.low_excluded:
+            return f"greater than {self.low:g} and at most {self.high:g}"
+        return f"from {self.low:g} to {self.high:g}"
+
+
+_RANGES: dict[str, _Range] = {
+    # chat: minimum 0, maximum 1.5; CompletionArgs: maximum 1 (check_conversation_options)
+    "temperature": _Range(0.0, 1.5),
+    # chat: exclusiveMinimum 0, maximum 1; CompletionArgs says minimum 0, but one LLM may send
+    # to both endpoints, so the stricter bound holds for all
+    "top_p": _Range(0.0, 1.0, low_excluded=True),
+    # both: minimum -2, maximum 2
+    "presence_penalty": _Range(-2.0, 2.0),
+    "frequency_penalty": _Range(-2.0, 2.0),
 }
+# both: integers with minimum 0 (max_tokens 0 is allowed by the API)
+_MINIMUMS: dict[str, int] = {"max_tokens": 0, "random_seed": 0}
+_BOOLEANS = ("safe_prompt", "parallel_tool_calls")
+# CompletionArgs.temperature: maximum 1 (chat completions allow 1.5)
+CONVERSATION_MAX_TEMPERATURE = 1.0
 
 
 @dataclass
@@ -65,16 +96,18 @@ def api_key_from(api_key: str | None, where: str) -> str:
 def check_options(opts: LLMOptions) -> None:
     """Raise ``ValueError`` saying what is wrong and what is allowed; nothing is sent before."""
     _check_mode(opts)
-    for name, (low, high) in _RANGES.items():
+    for name, bounds in _RANGES.items():
         value = getattr(opts, name)
-        if value is not None and not (
-            isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high
-        ):
-            raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
-    if opts.max_tokens is not None and not (_is_int(opts.max_tokens) and opts.max_tokens >= 1):
-        raise ValueError(f"max_tokens must be a whole number >= 1, got {opts.max_tokens!r}")
-    if opts.random_seed is not None and not (_is_int(opts.random_seed) and opts.random_seed >= 0):
-        raise ValueError(f"random_seed must be a whole number >= 0, got {opts.random_seed!r}")
+        if value is not None and not (_is_number(value) and bounds.holds(value)):
+            raise ValueError(f"{name} must be a number {bounds.describe()}, got {value!r}")
+    for name, low in _MINIMUMS.items():
+        value = getattr(opts, name)
+        if value is not None and not (_is_int(value) and value >= low):
+            raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+    for name in _BOOLEANS:
+        value = getattr(opts, name)
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"{name} must be True or False, got {value!r}")
     if opts.stop is not None and not _is_stop(opts.stop):
         raise ValueError(f"stop must be a string or a list of strings, got {opts.stop!r}")
     _check_choice("reasoning_effort", opts.reasoning_effort, get_args(ReasoningEffort))
@@ -83,6 +116,47 @@ def check_options(opts: LLMOptions) -> None:
     if opts.agent_version is not None:
         check_agent_version(opts.agent_version)
     check_tool_choice(opts.tool_choice)
+    check_response_format(opts.response_format)
+    if opts.mode == "agent":
+        check_conversation_options(opts)
+
+
+def check_conversation_options(opts: LLMOptions) -> None:
+    """The stricter rules of a ``/v1/conversations`` request (a Mistral agent, or a model
+    with Mistral's built-in tools), on top of :func:`check_options`."""
+    temperature = opts.temperature
+    if temperature is not None and temperature > CONVERSATION_MAX_TEMPERATURE:
+        raise ValueError(
+            f"temperature must be at most {CONVERSATION_MAX_TEMPERATURE:g} for Mistral's "
+            f"Conversations API (agents, built-in tools), got {temperature!r}; chat "
+            "completions allow up to 1.5"
+        )
+
+
+def check_response_format(value: object) -> None:
+    """What :func:`..mapping.request.to_response_format` can turn into a valid field."""
+    if value is None or value in ("text", "json_object"):
+        return
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        return
+    if isinstance(value, dict) and _is_response_format_dict(value):
+        return
+    raise ValueError(
+        "response_format must be a pydantic model class, a JSON schema dict, 'text', "
+        "'json_object', or a dict with 'type' 'text', 'json_object' or 'json_schema' (the "
+        f"last with 'json_schema': {{'name': ..., 'schema': {{...}}}}), got {value!r}"
+    )
+
+
+def _is_response_format_dict(value: dict[Any, Any]) -> bool:
+    if value.get("type") != "json_schema":
+        return True  # {"type": "text" | "json_object"}, or the JSON schema of the answer
+    spec = value.get("json_schema")  # JsonSchema: name and schema required
+    return (
+        isinstance(spec, dict)
+        and isinstance(spec.get("name"), str)
+        and isinstance(spec.get("schema"), dict)
+    )
 
 
 def check_tool_choice(choice: object) -> None:
@@ -134,6 +208,11 @@ def _check_choice(name: str, value: object, allowed: tuple[object, ...]) -> None
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    """A finite int or float; ``True`` is not a number here (JSON would send ``true``)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_stop(value: object) -> bool:

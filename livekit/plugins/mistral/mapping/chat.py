@@ -16,7 +16,9 @@ Decisions (both endpoints):
 - Content: text and ``Instructions`` as text; audio as its transcript, skipped without one;
   cache breakpoints ignored; unknown content types skipped with a debug log. Images (user
   messages only) become ``image_url`` chunks holding the URL or a data URI; an image that
-  cannot be encoded is skipped with a warning; images elsewhere are skipped (debug log).
+  cannot be encoded is skipped with a warning; a video frame when Pillow (livekit-agents'
+  ``images`` extra) is missing is skipped, with one warning per process; images elsewhere
+  are skipped (debug log).
   Pure text is a plain string; adjacent text parts join with a newline.
 - A message left with no content (empty, whitespace only, a reply nobody heard) is dropped.
   An interrupted assistant message is sent with the text that was heard, unmarked.
@@ -343,10 +345,21 @@ def _image_part(image: llm.ImageContent) -> Part | None:
     except ValueError:
         logger.warning("skipping an image that cannot be encoded", extra={"image_id": image.id})
         return None
+    except ImportError:  # a video frame needs Pillow, from livekit-agents' "images" extra
+        _warn_images_extra_missing()
+        return None
     if serialized.external_url:
         return {"type": "image_url", "image_url": serialized.external_url}
     data = base64.b64encode(serialized.data_bytes or b"").decode("ascii")
     return {"type": "image_url", "image_url": f"data:{serialized.mime_type};base64,{data}"}
+
+
+@functools.cache  # the frames stay in the history: once per process, not once per turn
+def _warn_images_extra_missing() -> None:
+    logger.warning(
+        "skipping video frame images: they need Pillow, from livekit-agents' 'images' extra "
+        "(pip install 'livekit-agents[images]')"
+    )
 
 
 # -- turn order fixes

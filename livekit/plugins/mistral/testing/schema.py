@@ -67,21 +67,30 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _bounds(errs: _Errors, value: float, loc: Loc, ge: float | None, le: float | None) -> None:
+def _bounds(
+    errs: _Errors,
+    value: float,
+    loc: Loc,
+    ge: float | None,
+    le: float | None,
+    gt: float | None = None,
+) -> None:
     if ge is not None and value < ge:
         msg = f"Input should be greater than or equal to {ge}"
         errs.add("greater_than_equal", loc, msg, value, ge=ge)
+    elif gt is not None and value <= gt:  # the schema's exclusiveMinimum
+        errs.add("greater_than", loc, f"Input should be greater than {gt}", value, gt=gt)
     elif le is not None and value > le:
         msg = f"Input should be less than or equal to {le}"
         errs.add("less_than_equal", loc, msg, value, le=le)
 
 
-def _number(ge: float | None = None, le: float | None = None) -> Check:
+def _number(ge: float | None = None, le: float | None = None, gt: float | None = None) -> Check:
     def check(errs: _Errors, value: Any, loc: Loc) -> None:
         if not _is_number(value):
             errs.add("float_type", loc, "Input should be a valid number", value)
         else:
-            _bounds(errs, value, loc, ge, le)
+            _bounds(errs, value, loc, ge, le, gt)
 
     return check
 
@@ -159,10 +168,12 @@ def _check_fields(
             check(errs, value, (*loc, key))
 
 
+# Ranges of Mistral's OpenAPI document (openapi-public-doc.yaml): ChatCompletionRequest here,
+# CompletionArgs (Conversations' completion_args) in _COMPLETION_ARGS_RANGES.
 _SAMPLING_FIELDS: dict[str, Check] = {
     "temperature": _number(ge=0, le=1.5),
-    "top_p": _number(ge=0, le=1),
-    "max_tokens": _integer(ge=1),
+    "top_p": _number(gt=0, le=1),
+    "max_tokens": _integer(ge=0),
     "random_seed": _integer(ge=0),
     "stop": _stop,
     "presence_penalty": _number(ge=-2, le=2),
@@ -549,10 +560,11 @@ def _conversation_tools(errs: _Errors, tools: Any, loc: Loc) -> None:
 
 
 # Conversations take a plain-string tool_choice, and the live API refuses "any" there
-# (mistral-api.md, "Additions, 2026"); their temperature is at most 1 (CompletionArgs)
+# (mistral-api.md, "Additions, 2026"); CompletionArgs: temperature at most 1, top_p minimum 0
 _COMPLETION_ARGS_FIELDS: dict[str, Check] = {
     **_SAMPLING_FIELDS,
     "temperature": _number(ge=0, le=1),
+    "top_p": _number(ge=0, le=1),
     "tool_choice": _literal("auto", "none", "required"),
 }
 

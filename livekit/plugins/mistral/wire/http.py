@@ -21,6 +21,7 @@ import aiohttp
 
 from ..log import logger
 from ..version import __version__
+from .proxy import proxy_for
 from .sse import END_OF_STREAM, SSEDecoder, SSEEvent
 
 DEFAULT_BASE_URL = "https://api.mistral.ai"
@@ -68,26 +69,44 @@ class MistralHTTP:
         self.base_url = normalize_base_url(base_url)
         self._session = session
         self._owns_session = session is None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop of our own session
+        self._closed = False
         self._streams: set[_Watchdog] = set()
 
     def __repr__(self) -> str:
         return f"MistralHTTP(base_url={self.base_url!r})"
 
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
-            )
-            self._owns_session = True
+    async def session(self) -> aiohttp.ClientSession:
+        """The pooled session of the running event loop, made on first use.
+
+        A session cannot cross event loops, and one LLM may outlive its loop (an
+        ``asyncio.run`` per test, a job process restarting its loop): our own session is
+        replaced when the loop changed, the stale one closed as far as its loop allows.
+        After :meth:`aclose`, raises :class:`UsedAfterClose` and opens nothing.
+        """
+        if self._closed:
+            raise UsedAfterClose("the LLM was closed; make a new one")
+        loop = asyncio.get_running_loop()
+        current = self._session
+        if current is not None and not current.closed:
+            if not self._owns_session or self._loop is loop:
+                return current
+            await _close_session(current, self._loop)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
+            proxy=proxy_for(self.base_url),
+        )
+        self._owns_session, self._loop = True, loop
         return self._session
 
     async def aclose(self) -> None:
         """End the streams still running (they raise :class:`ClientClosed`), then close the
-        session if the plugin made it."""
+        session if the plugin made it; any later request raises instead of opening one."""
+        self._closed = True
         for watchdog in list(self._streams):
             watchdog.abort()
         if self._owns_session and self._session is not None and not self._session.closed:
-            await self._session.close()
+            await _close_session(self._session, self._loop)
 
     def headers(self, *, stream: bool) -> dict[str, str]:
         return {
@@ -103,7 +122,7 @@ class MistralHTTP:
         return EventStream(self, path, body, timeout)
 
     async def _open(self, path: str, body: bytes, timeout: float) -> aiohttp.ClientResponse:
-        resp = await self.session().post(
+        resp = await (await self.session()).post(
             self.base_url + path,
             data=body,
             headers=self.headers(stream=True),
@@ -122,7 +141,7 @@ class MistralHTTP:
     async def get_json(self, path: str, *, timeout: float) -> Any:
         """GET a JSON document (models list, agent details); an error status raises
         :class:`HTTPStatus`."""
-        async with self.session().get(
+        async with (await self.session()).get(
             self.base_url + path,
             headers=self.headers(stream=False),
             timeout=_timeout(timeout),
@@ -208,7 +227,8 @@ class WireError(Exception):
 
 class HTTPStatus(WireError):
     """An answer that is not the expected stream or document: an error status, or a 200 of
-    another content type (``content_type`` says which)."""
+    another content type (``content_type`` says which). ``url`` is the request as
+    ``METHOD url``, without credentials or query."""
 
     def __init__(
         self,
@@ -236,6 +256,10 @@ class EventTimeout(WireError, asyncio.TimeoutError):
 
 class ClientClosed(WireError):
     """The client was closed (``aclose``) while the stream was running."""
+
+
+class UsedAfterClose(ClientClosed):
+    """A request after ``aclose``: nothing was opened."""
 
 
 class _Stopped(Exception):
@@ -289,6 +313,22 @@ class _Watchdog:
 # --- helpers ------------------------------------------------------------------------------
 
 
+async def _close_session(
+    session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop | None
+) -> None:
+    """Close a session from any loop: its own, another thread's, or one already closed.
+
+    On a closed loop nothing can run: closing only marks the session and its pool closed
+    (no "Unclosed client session" later), and the pooled sockets are freed with the loop's
+    transports. A loop that is only stopped cannot close it now: it is left to the garbage
+    collector.
+    """
+    if loop is None or loop is asyncio.get_running_loop() or loop.is_closed():
+        await session.close()
+    elif loop.is_running():
+        asyncio.run_coroutine_threadsafe(session.close(), loop)
+
+
 def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
@@ -323,4 +363,10 @@ async def _status_error(resp: aiohttp.ClientResponse) -> HTTPStatus:
     except ValueError:
         body = text
     content_type = resp.headers.get("Content-Type", "") if resp.status == 200 else None
-    return HTTPStatus(resp.status, body, resp.headers, str(resp.url), content_type)
+    return HTTPStatus(resp.status, body, resp.headers, _request_line(resp), content_type)
+
+
+def _request_line(resp: aiohttp.ClientResponse) -> str:
+    """``POST http://host/path`` without credentials or query, to show in a message."""
+    url = resp.url.with_user(None).with_query(None).with_fragment(None)
+    return f"{resp.method} {url}"
