@@ -565,7 +565,15 @@ async def test_chat_stream_framing_is_exact(
     assert pieces == ["Hell", "o wo", "rld!"]
     final = chunks[-1]
     assert final["choices"][0]["finish_reason"] == "stop"
-    assert set(final["usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens"}
+    assert final["usage"]["prompt_tokens_details"] == {"cached_tokens": 0}  # no key: a miss
+    assert final["usage"]["service_tier"] == "standard"
+    assert set(final["usage"]) == {
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "prompt_tokens_details",
+        "service_tier",
+    }
     assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
     assert all("p" in c and c["id"] == "cmpl-fixed" for c in chunks)
     assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
@@ -672,19 +680,26 @@ async def test_openai_style_tool_calls_come_in_fragments(
 
 
 async def test_thinking_stream_shape(server: LocalMistral, http: aiohttp.ClientSession) -> None:
-    reply = ChatReply(thinking=["Hmm", " so"], text=["Yes", " indeed"])
-    deltas = [c["choices"][0]["delta"] for c in chat_data(await stream_chat(http, server, reply))]
+    reply = ChatReply(thinking=["Hmm", " so"], text=["Yes", " indeed"], signature="c2ln")
+    chunks = chat_data(await stream_chat(http, server, reply))
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+
+    def thought(text: str) -> dict[str, Any]:
+        return {"type": "thinking", "thinking": [{"type": "text", "text": text}], "closed": True}
+
     assert deltas[1:] == [
-        {"content": [{"type": "thinking", "thinking": [{"type": "text", "text": "Hmm"}]}]},
-        {"content": [{"type": "thinking", "thinking": [{"type": "text", "text": " so"}]}]},
+        {"content": [thought("Hmm")]},
+        {"content": [thought(" so")]},
         {
             "content": [
-                {"type": "thinking", "thinking": [], "closed": True},
+                {"type": "thinking", "thinking": [], "closed": True, "signature": "c2ln"},
                 {"type": "text", "text": "Yes"},
             ]
         },
         {"content": " indeed"},
     ]
+    # "Hmm so" is 6 characters: 2 tokens at the server's 4 characters per token
+    assert chunks[-1]["usage"]["completion_tokens_details"] == {"reasoning_tokens": 2}
 
 
 async def test_non_streaming_chat_completion(

@@ -19,6 +19,7 @@ from livekit.agents import (
 )
 
 from livekit.plugins.mistral import LLM, MistralStatusError
+from livekit.plugins.mistral.mapping.caching import conversation_key
 from livekit.plugins.mistral.testing import ChatReply, Fault, LocalMistral, ToolCall
 
 MakeLLM = Callable[..., LLM]
@@ -51,7 +52,8 @@ async def test_text_streams_with_usage_and_exact_body(
 ) -> None:
     server.queue_chat(ChatReply(text="Hello from Mistral!", id="cmpl-abc", cached_tokens=3))
     model = make_llm(temperature=0.2, max_tokens=50)
-    chunks, text, calls = await stream_reply(model, user_ctx())
+    ctx = user_ctx()
+    chunks, text, calls = await stream_reply(model, ctx)
 
     assert text == "Hello from Mistral!"
     assert calls == []
@@ -75,6 +77,7 @@ async def test_text_streams_with_usage_and_exact_body(
         "stream": True,
         "temperature": 0.2,
         "max_tokens": 50,
+        "prompt_cache_key": conversation_key(ctx),  # the default: one key per conversation
     }
 
 

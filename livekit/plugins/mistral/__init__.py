@@ -18,6 +18,7 @@ from .log import logger
 from .mapping.conversation_events import BuiltinToolEvent
 from .mapping.usage import MistralUsage
 from .models import ChatModels
+from .options import PER_CONVERSATION
 from .version import __version__
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "MistralUsage",
     "MistralStatusError",
     "ChatModels",
+    "PER_CONVERSATION",
     "SyncedAgent",
     "create_agent",
     "sync_agent",

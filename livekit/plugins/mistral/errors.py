@@ -30,6 +30,13 @@ _HINTS: dict[int, str] = {
     429: "rate limited by Mistral; slow down or raise your plan's limits",
 }
 
+_GUARDRAIL_WORDS = ("guardrail", "moderation")
+_GUARDRAIL_PREFIX = "A Mistral guardrail blocked the request"
+_GUARDRAIL_HINT = (
+    "the guardrails= option blocked it (moderation flagged the input or output, or the "
+    "moderation check failed with block_on_error); not retried"
+)
+
 _REDIRECT_HINT = "Mistral's API does not redirect; check base_url (redirects are not followed)"
 # a 404 without Mistral's envelope comes from whatever else answers at a wrong path
 _NO_ENDPOINT_HINT = (
@@ -156,6 +163,8 @@ def status_error(
         hint = _REDIRECT_HINT if redirected else _HINTS.get(status)
         if status == 404 and url is not None and not _is_mistral_envelope(body):
             hint = _NO_ENDPOINT_HINT.format(url=url)
+        if is_guardrail_block(status, body):
+            message, hint = _guardrail_message(body, message), _GUARDRAIL_HINT
         if hint:
             message = f"{message}; {hint}"
     fields: dict[str, Any] = {
@@ -170,6 +179,41 @@ def status_error(
     if agent_id is not None:
         return AgentError(message, agent_id=agent_id, conversation_id=conversation_id, **fields)
     return MistralStatusError(message, **fields)
+
+
+def is_guardrail_block(status: int, body: object) -> bool:
+    """A refusal by the request's guardrails: a 4xx carrying guardrail results, or whose
+    error names a guardrail or moderation.
+
+    Mistral's moderation docs show a block as 403 ``{"error": {"message": "Content blocked by
+    guardrail"}, "guardrails": {"results": ...}}`` and a failed check with
+    ``block_on_error`` as 403 with ``code`` 3201 and a ``guardrails`` list.
+    """
+    if not 400 <= status < 500 or status in (401, 404, 429):
+        return False
+    if isinstance(body, Mapping) and "guardrails" in body:
+        return True
+    text = f"{_message_from(body) or ''} {_field(body, 'type') or ''}".lower()
+    return any(word in text for word in _GUARDRAIL_WORDS)
+
+
+def _guardrail_message(body: object, message: str) -> str:
+    """``A Mistral guardrail blocked the request (moderation_llm_v2: sexual): <message>``."""
+    results = _field(_field(body, "guardrails"), "results")
+    flagged = [
+        f"{name}: {', '.join(_violated(result))}"
+        for name, result in (results.items() if isinstance(results, Mapping) else ())
+        if _violated(result)
+    ]
+    where = f" ({'; '.join(flagged)})" if flagged else ""
+    return f"{_GUARDRAIL_PREFIX}{where}: {message}"
+
+
+def _violated(result: object) -> list[str]:
+    decisions = _field(result, "decisions")
+    if not isinstance(decisions, Mapping):
+        return []
+    return [str(k) for k, v in decisions.items() if _field(v, "violated") is True]
 
 
 class UnreadableEvent(Exception):

@@ -24,7 +24,8 @@ from livekit.agents import llm
 
 from .log import logger
 from .mapping.assembly import Assembler
-from .mapping.chat import INSTRUCTIONS_TEMPLATE, to_chat_messages
+from .mapping.caching import prompt_cache_key
+from .mapping.chat import INSTRUCTIONS_TEMPLATE, history_options, to_chat_messages
 from .mapping.completion import CompletionAssembler
 from .mapping.conversation_events import BuiltinToolEvent, ConversationAssembler
 from .mapping.conversations import to_conversation_inputs
@@ -63,7 +64,7 @@ class RequestKind(Protocol):
     def body(self, call: Call) -> dict[str, Any]:
         """The JSON body (no I/O); ``ValueError`` for a call that cannot be sent."""
 
-    def assembler(self, on_tool: OnTool) -> Assembler: ...
+    def assembler(self, on_tool: OnTool, keep_reasoning: bool) -> Assembler: ...
 
     async def prepare(self, call: Call, http: MistralHTTP, *, timeout: float) -> None:
         """Before each attempt's request (agent mode: the tool check); may raise APIError."""
@@ -86,18 +87,19 @@ class ChatCompletions:
         choice = call.opts.tool_choice
         body = chat_body(
             call.opts,
-            to_chat_messages(call.chat_ctx),
+            to_chat_messages(call.chat_ctx, history_options(call.opts)),
             schemas,
             to_mistral_tool_choice(choice) if choice is not None else None,
             call.opts.parallel_tool_calls,
             call.extra,
+            prompt_cache_key=prompt_cache_key(call.opts.prompt_cache_key, call.chat_ctx),
         )
         if not body["messages"]:
             raise ValueError("the chat context holds no message to send to Mistral")
         return body
 
-    def assembler(self, on_tool: OnTool) -> Assembler:
-        return CompletionAssembler()
+    def assembler(self, on_tool: OnTool, keep_reasoning: bool) -> Assembler:
+        return CompletionAssembler(keep_reasoning)
 
     async def prepare(self, call: Call, http: MistralHTTP, *, timeout: float) -> None:
         pass
@@ -131,15 +133,17 @@ class ModelConversation:
             )
 
     def body(self, call: Call) -> dict[str, Any]:
-        inputs, instructions = to_conversation_inputs(call.chat_ctx)
+        inputs, instructions = to_conversation_inputs(
+            call.chat_ctx, keep_reasoning=call.opts.keep_reasoning
+        )
         if not inputs:
             raise ValueError("the chat context holds nothing to send to Mistral")
         return model_conversation_body(
             call.opts, inputs, instructions, self._tools, self._choice, call.extra
         )
 
-    def assembler(self, on_tool: OnTool) -> Assembler:
-        return ConversationAssembler(on_tool)
+    def assembler(self, on_tool: OnTool, keep_reasoning: bool) -> Assembler:
+        return ConversationAssembler(on_tool, keep_reasoning)
 
     async def prepare(self, call: Call, http: MistralHTTP, *, timeout: float) -> None:
         pass
@@ -157,15 +161,17 @@ class AgentConversation:
         self.agent_id: str = agents.current
 
     def body(self, call: Call) -> dict[str, Any]:
-        inputs, instructions = to_conversation_inputs(call.chat_ctx)
+        inputs, instructions = to_conversation_inputs(
+            call.chat_ctx, keep_reasoning=call.opts.keep_reasoning
+        )
         if instructions:
             inputs = self._apply_instructions(call.opts, inputs, instructions)
         if not inputs:
             raise ValueError("the chat context holds nothing to send to the Mistral agent")
         return conversation_body(call.opts, self.agent_id, inputs, call.extra)
 
-    def assembler(self, on_tool: OnTool) -> Assembler:
-        return ConversationAssembler(on_tool)
+    def assembler(self, on_tool: OnTool, keep_reasoning: bool) -> Assembler:
+        return ConversationAssembler(on_tool, keep_reasoning)
 
     async def prepare(self, call: Call, http: MistralHTTP, *, timeout: float) -> None:
         """The agent's function tools against the call's LiveKit tools (:mod:`.agent_check`)."""

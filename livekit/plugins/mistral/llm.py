@@ -28,8 +28,24 @@ from .kinds import (
 )
 from .log import logger
 from .mapping.tools import has_builtin_tool
-from .models import AgentInstructions, ChatModels, Mode, ReasoningEffort, ToolMismatchPolicy
-from .options import LLMOptions, api_key_from, check_options, check_tool_choice
+from .models import (
+    AgentInstructions,
+    AudioInput,
+    ChatModels,
+    Mode,
+    PromptMode,
+    ReasoningEffort,
+    ServiceTier,
+    ToolMismatchPolicy,
+)
+from .options import (
+    LLMOptions,
+    PromptCacheKey,
+    api_key_from,
+    check_options,
+    check_tool_choice,
+    unsent_in_conversations,
+)
 from .wire.http import MistralHTTP, WireError
 
 DEFAULT_MODEL: ChatModels = "mistral-small-latest"
@@ -61,6 +77,13 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
         reasoning_effort: NotGivenOr[ReasoningEffort] = NOT_GIVEN,
         agent_version: NotGivenOr[int | str] = NOT_GIVEN,
         agent_instructions: NotGivenOr[AgentInstructions] = NOT_GIVEN,
+        prompt_cache_key: NotGivenOr[str | None | PromptCacheKey] = NOT_GIVEN,
+        guardrails: NotGivenOr[list[dict[str, Any]]] = NOT_GIVEN,
+        service_tier: NotGivenOr[ServiceTier] = NOT_GIVEN,
+        metadata: NotGivenOr[dict[str, str]] = NOT_GIVEN,
+        prompt_mode: NotGivenOr[PromptMode] = NOT_GIVEN,
+        audio_input: NotGivenOr[AudioInput] = NOT_GIVEN,
+        keep_reasoning: NotGivenOr[bool] = NOT_GIVEN,
         on_tool_mismatch: NotGivenOr[ToolMismatchPolicy] = NOT_GIVEN,
         http_session: aiohttp.ClientSession | None = None,
     ) -> None:
@@ -95,6 +118,21 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
                 mode, where Mistral refuses ``instructions`` next to ``agent_id``:
                 ``"inline"`` (default) sends them as the first input entry, ``"ignore"``
                 leaves only the agent's instructions (a warning says so once).
+            prompt_cache_key: Mistral's prompt-cache routing key (normal mode). Unset: one
+                key per conversation, derived from the ``ChatContext``'s first item (see
+                ``mapping/caching.py``); a string is sent as is; ``None`` sends none.
+            guardrails: Mistral guardrail configs (``{"block_on_error": ...,
+                "moderation_llm_v2": {...}}``), shape-checked; a block raises a
+                ``MistralStatusError`` saying a guardrail blocked the request.
+            service_tier: ``"auto"`` or ``"standard_only"`` (normal mode).
+            metadata: String-to-string metadata attached to the request.
+            prompt_mode: ``"reasoning"``: Mistral's system prompt for reasoning models
+                (normal mode).
+            audio_input: ``"transcript"`` (default) sends a user's audio as its transcript;
+                ``"audio"`` sends the audio frames as an ``input_audio`` chunk for models
+                that take audio (Voxtral), the transcript when there are no frames.
+            keep_reasoning: Keep a turn's thinking on the stored assistant message and send
+                it back on later turns (default ``True``). Thinking is never spoken.
             on_tool_mismatch: Agent mode: before the first call that carries tools, the
                 agent is fetched once and its function tools compared with LiveKit's.
                 ``"warn"`` (default) logs one warning per difference, ``"raise"`` fails
@@ -150,11 +188,20 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
         reasoning_effort: NotGivenOr[ReasoningEffort | None] = NOT_GIVEN,
         agent_version: NotGivenOr[int | str | None] = NOT_GIVEN,
         agent_instructions: NotGivenOr[AgentInstructions] = NOT_GIVEN,
+        prompt_cache_key: NotGivenOr[str | None | PromptCacheKey] = NOT_GIVEN,
+        guardrails: NotGivenOr[list[dict[str, Any]] | None] = NOT_GIVEN,
+        service_tier: NotGivenOr[ServiceTier | None] = NOT_GIVEN,
+        metadata: NotGivenOr[dict[str, str] | None] = NOT_GIVEN,
+        prompt_mode: NotGivenOr[PromptMode | None] = NOT_GIVEN,
+        audio_input: NotGivenOr[AudioInput] = NOT_GIVEN,
+        keep_reasoning: NotGivenOr[bool] = NOT_GIVEN,
         on_tool_mismatch: NotGivenOr[ToolMismatchPolicy] = NOT_GIVEN,
     ) -> None:
         """Change settings for the next calls; the arguments mirror the constructor.
 
-        ``None`` clears a setting (Mistral's default applies again). The mode and the key
+        ``None`` clears a setting (Mistral's default applies again); for
+        ``prompt_cache_key``, ``None`` sends no key and ``PER_CONVERSATION`` restores the
+        default. The mode and the key
         cannot change: make a new ``LLM``. An invalid value raises and changes nothing.
         """
         opts = replace(self._opts, **_given(locals_options(locals())))
@@ -212,6 +259,13 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
                 "safe_prompt is not sent on calls with Mistral built-in tools: the "
                 "Conversations API has no such setting"
             )
+        for name in unsent_in_conversations(call.opts):
+            if self._once(name):
+                logger.warning(
+                    "%s is not sent on calls with Mistral built-in tools: the Conversations "
+                    "API has no such setting",
+                    name,
+                )
         return kind
 
     def _once(self, key: str) -> bool:

@@ -22,4 +22,9 @@ Mode = Literal["normal", "agent"]
 
 AgentInstructions = Literal["inline", "ignore"]
 
+ServiceTier = Literal["auto", "standard_only"]
+
+PromptMode = Literal["reasoning"]
+
+AudioInput = Literal["transcript", "audio"]
 ToolMismatchPolicy = Literal["warn", "raise", "ignore"]

@@ -5,13 +5,23 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, TypeGuard, get_args
+from enum import Enum
+from typing import Any, Literal, TypeGuard, get_args
 
 from livekit.agents.llm import ToolChoice
 from pydantic import BaseModel
 
-from .models import AgentInstructions, Mode, ReasoningEffort, ToolMismatchPolicy
+from .models import (
+    AgentInstructions,
+    AudioInput,
+    Mode,
+    PromptMode,
+    ReasoningEffort,
+    ServiceTier,
+    ToolMismatchPolicy,
+)
 
 AGENT_ID = re.compile(
     r"^(ag_[0-9a-fA-F]{32}|ag:[0-9a-fA-F]{8}:\d{8}:[A-Za-z0-9_-]+:[0-9a-fA-F]{8})$"
@@ -52,9 +62,18 @@ _RANGES: dict[str, _Range] = {
 }
 # both: integers with minimum 0 (max_tokens 0 is allowed by the API)
 _MINIMUMS: dict[str, int] = {"max_tokens": 0, "random_seed": 0}
-_BOOLEANS = ("safe_prompt", "parallel_tool_calls")
+_BOOLEANS = ("safe_prompt", "parallel_tool_calls", "keep_reasoning")
 # CompletionArgs.temperature: maximum 1 (chat completions allow 1.5)
 CONVERSATION_MAX_TEMPERATURE = 1.0
+
+
+class PromptCacheKey(Enum):
+    """The default ``prompt_cache_key``: one key per conversation (see ``mapping.caching``)."""
+
+    PER_CONVERSATION = "per_conversation"
+
+
+PER_CONVERSATION: Literal[PromptCacheKey.PER_CONVERSATION] = PromptCacheKey.PER_CONVERSATION
 
 
 @dataclass
@@ -76,6 +95,14 @@ class LLMOptions:
     agent_version: int | str | None = None
     agent_instructions: AgentInstructions = "inline"
     on_tool_mismatch: ToolMismatchPolicy = "warn"
+    # Mistral API additions of 2026: checked by _check_api_2026
+    prompt_cache_key: str | None | PromptCacheKey = PER_CONVERSATION
+    guardrails: list[dict[str, Any]] | None = None
+    service_tier: ServiceTier | None = None
+    metadata: dict[str, str] | None = None
+    prompt_mode: PromptMode | None = None
+    audio_input: AudioInput = "transcript"
+    keep_reasoning: bool = True
 
     @classmethod
     def names(cls) -> frozenset[str]:
@@ -117,6 +144,7 @@ def check_options(opts: LLMOptions) -> None:
         check_agent_version(opts.agent_version)
     check_tool_choice(opts.tool_choice)
     check_response_format(opts.response_format)
+    _check_api_2026(opts)
     if opts.mode == "agent":
         check_conversation_options(opts)
 
@@ -219,3 +247,124 @@ def _is_stop(value: object) -> bool:
     if isinstance(value, str):
         return True
     return isinstance(value, list) and all(isinstance(s, str) for s in value)
+
+
+# --- Mistral API additions of 2026 ----------------------------------------------------------
+# Which endpoint takes which field, from Mistral's OpenAPI document (ChatCompletionRequest,
+# ConversationRequest, CompletionArgs, GuardrailConfig): chat completions take all of them;
+# Conversations take ``guardrails`` and ``metadata`` only (no prompt_cache_key, service_tier
+# or prompt_mode, and no audio chunks in its input entries).
+
+_CHAT_ONLY = ("service_tier", "prompt_mode")
+_GUARDRAIL_KEYS = frozenset({"block_on_error", "moderation_llm_v1", "moderation_llm_v2"})
+_MODERATION_KEYS = frozenset(
+    {"model_name", "custom_category_thresholds", "ignore_other_categories", "action"}
+)
+_MODERATION_ACTIONS = ("none", "block")
+
+
+def _check_api_2026(opts: LLMOptions) -> None:
+    _check_choice("service_tier", opts.service_tier, get_args(ServiceTier))
+    _check_choice("prompt_mode", opts.prompt_mode, get_args(PromptMode))
+    _check_choice("audio_input", opts.audio_input, get_args(AudioInput))
+    _check_cache_key(opts.prompt_cache_key)
+    _check_metadata(opts.metadata)
+    if opts.guardrails is not None:
+        check_guardrails(opts.guardrails)
+    if opts.mode == "agent":
+        _check_agent_mode_fields(opts)
+
+
+def unsent_in_conversations(opts: LLMOptions) -> list[str]:
+    """The 2026 options set on ``opts`` that a conversation request cannot carry."""
+    unsent = [name for name in _CHAT_ONLY if getattr(opts, name) is not None]
+    if isinstance(opts.prompt_cache_key, str):
+        unsent.append("prompt_cache_key")
+    if opts.audio_input == "audio":
+        unsent.append("audio_input")
+    return unsent
+
+
+def _check_agent_mode_fields(opts: LLMOptions) -> None:
+    """Fields the Conversations API does not take: refused rather than silently dropped."""
+    for name in _CHAT_ONLY:
+        if getattr(opts, name) is not None:
+            raise ValueError(
+                f"{name} is not available in agent mode (Mistral's Conversations API does not "
+                f"take it); leave it unset or use mode='normal'"
+            )
+    if isinstance(opts.prompt_cache_key, str):
+        raise ValueError(
+            "prompt_cache_key is not available in agent mode (Mistral's Conversations API "
+            "does not take it); leave it unset or pass None"
+        )
+    if opts.audio_input == "audio":
+        raise ValueError(
+            "audio_input='audio' is not available in agent mode (Conversations input entries "
+            "take no audio chunks); use audio_input='transcript'"
+        )
+
+
+def _check_cache_key(key: object) -> None:
+    if key is None or key is PER_CONVERSATION:
+        return
+    if not isinstance(key, str) or not key.strip():
+        raise ValueError(
+            "prompt_cache_key must be a non-empty string, None (send none) or "
+            f"PER_CONVERSATION (the default: one key per conversation), got {key!r}"
+        )
+
+
+def _check_metadata(metadata: object) -> None:
+    if metadata is None:
+        return
+    if not isinstance(metadata, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise ValueError(f"metadata must be a dict of strings to strings, got {metadata!r}")
+
+
+def check_guardrails(guardrails: object) -> None:
+    """The shape of Mistral's ``GuardrailConfig`` list, key by key."""
+    if not isinstance(guardrails, list):
+        raise ValueError(
+            "guardrails must be a list of guardrail configs like {'block_on_error': True, "
+            f"'moderation_llm_v2': {{'action': 'block'}}}}, got {guardrails!r}"
+        )
+    for i, item in enumerate(guardrails):
+        where = f"guardrails[{i}]"
+        guardrail = _known_keys(where, item, _GUARDRAIL_KEYS)
+        if not isinstance(guardrail.get("block_on_error", False), bool):
+            raise ValueError(f"{where}.block_on_error must be True or False")
+        for name in ("moderation_llm_v1", "moderation_llm_v2"):
+            if guardrail.get(name) is not None:
+                _check_moderation(f"{where}.{name}", guardrail[name])
+
+
+def _check_moderation(where: str, value: object) -> None:
+    config = _known_keys(where, value, _MODERATION_KEYS)
+    if not isinstance(config.get("model_name", ""), str):
+        raise ValueError(f"{where}.model_name must be a string")
+    if not isinstance(config.get("ignore_other_categories", False), bool):
+        raise ValueError(f"{where}.ignore_other_categories must be True or False")
+    _check_choice(f"{where}.action", config.get("action"), (None, *_MODERATION_ACTIONS))
+    thresholds = config.get("custom_category_thresholds")
+    if thresholds is None:
+        return
+    if not isinstance(thresholds, dict) or not all(
+        isinstance(k, str) and (v is None or _is_number(v)) for k, v in thresholds.items()
+    ):
+        raise ValueError(
+            f"{where}.custom_category_thresholds must map category names to numbers, "
+            f"got {thresholds!r}"
+        )
+
+
+def _known_keys(where: str, value: object, allowed: frozenset[str]) -> dict[str, Any]:
+    """``value`` as a dict whose keys are all ``allowed``; else a ValueError naming them."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be a dict, got {value!r}")
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ValueError(f"{where} has unknown keys {unknown}; allowed: {sorted(allowed)}")
+    return value

@@ -70,7 +70,7 @@ class MistralStream(llm.LLMStream):
     async def _run(self) -> None:
         body = self._request_body()
         await self._kind.prepare(self._call(), self._http, timeout=self._conn_options.timeout)
-        assembler = self._kind.assembler(self._on_tool)
+        assembler = self._kind.assembler(self._on_tool, self._opts.keep_reasoning)
         events = self._http.events(self._kind.path, body, timeout=self._conn_options.timeout)
         with self._mapped_errors(assembler, events):
             async with events:

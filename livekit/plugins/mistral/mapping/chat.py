@@ -13,12 +13,14 @@ Decisions (both endpoints):
 - Any other system/developer message (mid-conversation instructions, the per-turn
   ``generate_reply(instructions=...)``) keeps its place as a user message wrapped in
   ``<instructions>`` tags: Mistral refuses ``system`` after ``assistant`` or ``tool``.
-- Content: text and ``Instructions`` as text; audio as its transcript, skipped without one;
-  cache breakpoints ignored; unknown content types skipped with a debug log. Images (user
-  messages only) become ``image_url`` chunks holding the URL or a data URI; an image that
-  cannot be encoded is skipped with a warning; a video frame when Pillow (livekit-agents'
-  ``images`` extra) is missing is skipped, with one warning per process; images elsewhere
-  are skipped (debug log).
+- Content: text and ``Instructions`` as text; audio as its transcript, skipped without one
+  (with ``audio_input="audio"``, a user's audio that has frames goes as an ``input_audio``
+  chunk holding a base64 WAV string, the transcript when it has none or cannot be
+  encoded); cache breakpoints ignored; unknown content types skipped with a debug log.
+  Images (user messages only) become ``image_url`` chunks holding the URL or a data URI;
+  an image that cannot be encoded is skipped with a warning; a video frame when Pillow
+  (livekit-agents' ``images`` extra) is missing is skipped, with one warning per process;
+  images elsewhere are skipped (debug log).
   Pure text is a plain string; adjacent text parts join with a newline.
 - A message left with no content (empty, whitespace only, a reply nobody heard) is dropped.
   An interrupted assistant message is sent with the text that was heard, unmarked.
@@ -39,7 +41,14 @@ Decisions (both endpoints):
   are sent as stored, ``"{}"`` when empty or not a JSON object. The tool message's ``name``
   is the call's name; an error output reads ``"Error: <output>"`` so the model knows the
   tool failed.
-- Adjacent user messages merge into one, as do adjacent assistant texts (newline-joined).
+- Thinking (``keep_reasoning``): the thinking LiveKit stored with a turn (see
+  ``reasoning.py``: on the assistant message, or on the first tool call of a turn that only
+  called tools) goes first in that turn's assistant message as a ``thinking`` chunk with
+  ``closed: true``, which makes its content a list; a tool-calls message carries it as its
+  content, beside ``tool_calls`` (a thinking-only content is not text, as peers send it).
+  Thinking already sent with a turn's text is not repeated with its tool calls.
+- Adjacent user messages merge into one, as do adjacent assistant texts (newline-joined,
+  their thinking kept in order before the text).
 - A user message right after tool results gets an ``"OK."`` assistant message before it:
   Mistral refuses ``user`` after ``tool``.
 - The request must end on something to answer: when the history ends on assistant text
@@ -54,6 +63,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import itertools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -63,8 +73,12 @@ from typing import Any, TypeAlias, TypeGuard
 from livekit.agents import llm
 from livekit.agents.llm.chat_context import DYNAMIC_INSTRUCTIONS_MESSAGE_ID, Instructions
 
+from livekit import rtc
+
 from ..log import logger
+from ..options import LLMOptions
 from .ids import to_mistral_call_id
+from .reasoning import stored_thinking
 
 Part: TypeAlias = dict[str, Any]
 
@@ -77,6 +91,18 @@ _INSTRUCTION_ROLES = ("system", "developer")
 _CONVERSATION_ITEM_TYPES = ("message", "function_call", "function_call_output")
 
 
+@dataclass(frozen=True)
+class HistoryOptions:
+    """What the history may carry besides text: stored thinking, audio frames."""
+
+    keep_reasoning: bool = True
+    audio: bool = False
+
+
+def history_options(opts: LLMOptions) -> HistoryOptions:
+    return HistoryOptions(keep_reasoning=opts.keep_reasoning, audio=opts.audio_input == "audio")
+
+
 @dataclass
 class UserTurn:
     parts: list[Part]
@@ -85,6 +111,7 @@ class UserTurn:
 @dataclass
 class AssistantTurn:
     text: str
+    thinking: tuple[Part, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +128,7 @@ class ToolExchange:
 class ToolTurn:
     group: str
     exchanges: list[ToolExchange]
+    thinking: tuple[Part, ...] = ()
 
 
 Turn: TypeAlias = UserTurn | AssistantTurn | ToolTurn
@@ -114,9 +142,11 @@ class History:
     turns: list[Turn]
 
 
-def to_chat_messages(chat_ctx: llm.ChatContext) -> list[dict[str, Any]]:
+def to_chat_messages(
+    chat_ctx: llm.ChatContext, options: HistoryOptions = HistoryOptions()
+) -> list[dict[str, Any]]:
     """Chat Completions ``messages`` for the whole history."""
-    history = to_history(chat_ctx)
+    history = to_history(chat_ctx, options)
     messages: list[dict[str, Any]] = []
     if history.instructions is not None:
         messages.append({"role": "system", "content": history.instructions})
@@ -125,10 +155,11 @@ def to_chat_messages(chat_ctx: llm.ChatContext) -> list[dict[str, Any]]:
     return messages
 
 
-def to_history(chat_ctx: llm.ChatContext) -> History:
+def to_history(chat_ctx: llm.ChatContext, options: HistoryOptions = HistoryOptions()) -> History:
     """The preamble and the turns of a ChatContext, every rule of the module applied."""
     instructions, items = _split_preamble(chat_ctx.items)
-    turns = _acknowledge_tool_results(_merge_adjacent(_to_turns(items)))
+    turns = _acknowledge_tool_results(_merge_adjacent(_to_turns(items, options)))
+    _drop_repeated_thinking(turns)
     if instructions is None and not turns:
         return History(None, [])
     if not turns or isinstance(turns[-1], AssistantTurn):
@@ -181,14 +212,14 @@ def _is_instructions(item: llm.ChatItem | None) -> TypeGuard[llm.ChatMessage]:
 # -- items to turns
 
 
-def _to_turns(items: Sequence[llm.ChatItem]) -> list[Turn]:
+def _to_turns(items: Sequence[llm.ChatItem], options: HistoryOptions) -> list[Turn]:
     answers = _answers_by_call(items)
     call_id_uses: Counter[str] = Counter()
     turns: list[Turn] = []
     for item in items:
         match item:
             case llm.ChatMessage():
-                if (turn := _message_turn(item)) is not None:
+                if (turn := _message_turn(item, options)) is not None:
                     turns.append(turn)
             case llm.FunctionCall():
                 answer = answers.get(id(item))
@@ -197,7 +228,8 @@ def _to_turns(items: Sequence[llm.ChatItem]) -> list[Turn]:
                     logger.debug("dropping a tool call that has no output", extra=extra)
                     continue
                 call_id = _request_call_id(item.call_id, call_id_uses)
-                _add_exchange(turns, item, answer, call_id)
+                thinking = _thinking_of(item.extra, options)
+                _add_exchange(turns, item, answer, call_id, thinking)
             case llm.FunctionCallOutput() | llm.AgentHandoff() | llm.AgentConfigUpdate():
                 pass  # outputs travel with their call; handoffs and config are not sent
             case _:
@@ -234,7 +266,11 @@ def _request_call_id(call_id: str, uses: Counter[str]) -> str:
 
 
 def _add_exchange(
-    turns: list[Turn], call: llm.FunctionCall, output: llm.FunctionCallOutput, call_id: str
+    turns: list[Turn],
+    call: llm.FunctionCall,
+    output: llm.FunctionCallOutput,
+    call_id: str,
+    thinking: tuple[Part, ...],
 ) -> None:
     exchange = ToolExchange(
         call_id=call_id,
@@ -246,8 +282,9 @@ def _add_exchange(
     last = turns[-1] if turns else None
     if isinstance(last, ToolTurn) and last.group == group:
         last.exchanges.append(exchange)
+        last.thinking = last.thinking or thinking
     else:
-        turns.append(ToolTurn(group, [exchange]))
+        turns.append(ToolTurn(group, [exchange], thinking))
 
 
 def _result_text(output: llm.FunctionCallOutput) -> str:
@@ -275,33 +312,38 @@ def _is_json_object(text: str) -> bool:
 # -- messages to turns
 
 
-def _message_turn(message: llm.ChatMessage) -> Turn | None:
+def _message_turn(message: llm.ChatMessage, options: HistoryOptions) -> Turn | None:
     to_turn = _TURN_BY_ROLE.get(message.role)
     if to_turn is None:
         logger.debug("skipping a message with an unsupported role", extra={"role": message.role})
         return None
-    return to_turn(message)
+    return to_turn(message, options)
 
 
-def _user_turn(message: llm.ChatMessage) -> UserTurn | None:
-    parts = [part for part in map(_content_part, message.content) if part is not None]
+def _user_turn(message: llm.ChatMessage, options: HistoryOptions) -> UserTurn | None:
+    parts = [p for p in (_content_part(c, options.audio) for c in message.content) if p]
     has_content = any(p["type"] != "text" or p["text"].strip() for p in parts)
     return UserTurn(parts) if has_content else None
 
 
-def _assistant_turn(message: llm.ChatMessage) -> AssistantTurn | None:
+def _assistant_turn(message: llm.ChatMessage, options: HistoryOptions) -> AssistantTurn | None:
     text = _message_text(message)
-    return AssistantTurn(text) if text.strip() else None
+    return AssistantTurn(text, _thinking_of(message.extra, options)) if text.strip() else None
 
 
-def _instructions_turn(message: llm.ChatMessage) -> UserTurn | None:
+def _thinking_of(extra: Mapping[str, Any], options: HistoryOptions) -> tuple[Part, ...]:
+    chunk = stored_thinking(extra) if options.keep_reasoning else None
+    return (chunk,) if chunk is not None else ()
+
+
+def _instructions_turn(message: llm.ChatMessage, _options: HistoryOptions) -> UserTurn | None:
     text = _message_text(message)
     if not text.strip():
         return None
     return UserTurn([text_part(INSTRUCTIONS_TEMPLATE.format(text=text))])
 
 
-_TURN_BY_ROLE: Mapping[str, Callable[[llm.ChatMessage], Turn | None]] = {
+_TURN_BY_ROLE: Mapping[str, Callable[[llm.ChatMessage, HistoryOptions], Turn | None]] = {
     "user": _user_turn,
     "assistant": _assistant_turn,
     "system": _instructions_turn,
@@ -316,9 +358,12 @@ def _message_text(message: llm.ChatMessage) -> str:
     return "\n".join(text for text in map(_content_text, message.content) if text)
 
 
-def _content_part(content: object) -> Part | None:
+def _content_part(content: object, audio: bool) -> Part | None:
     if isinstance(content, llm.ImageContent):
         return _image_part(content)
+    if audio and isinstance(content, llm.AudioContent) and content.frame:
+        if (part := _audio_part(content)) is not None:
+            return part
     text = _content_text(content)
     return text_part(text) if text else None
 
@@ -354,6 +399,16 @@ def _image_part(image: llm.ImageContent) -> Part | None:
     return {"type": "image_url", "image_url": f"data:{serialized.mime_type};base64,{data}"}
 
 
+def _audio_part(audio: llm.AudioContent) -> Part | None:
+    """An ``input_audio`` chunk: the frames as one WAV file, base64, as a plain string."""
+    try:
+        wav = rtc.combine_audio_frames(audio.frame).to_wav_bytes()
+    except ValueError:
+        logger.warning("sending the transcript of audio whose frames cannot be combined")
+        return None
+    return {"type": "input_audio", "input_audio": base64.b64encode(wav).decode("ascii")}
+
+
 @functools.cache  # the frames stay in the history: once per process, not once per turn
 def _warn_images_extra_missing() -> None:
     logger.warning(
@@ -372,10 +427,19 @@ def _merge_adjacent(turns: Iterable[Turn]) -> list[Turn]:
         if isinstance(previous, UserTurn) and isinstance(turn, UserTurn):
             merged[-1] = UserTurn([*previous.parts, *turn.parts])
         elif isinstance(previous, AssistantTurn) and isinstance(turn, AssistantTurn):
-            merged[-1] = AssistantTurn(f"{previous.text}\n{turn.text}")
+            thinking = (*previous.thinking, *turn.thinking)
+            merged[-1] = AssistantTurn(f"{previous.text}\n{turn.text}", thinking)
         else:
             merged.append(turn)
     return merged
+
+
+def _drop_repeated_thinking(turns: list[Turn]) -> None:
+    """A turn's thinking rides with its text; its tool calls then do not repeat it."""
+    for previous, turn in itertools.pairwise(turns):
+        if isinstance(turn, ToolTurn) and isinstance(previous, AssistantTurn):
+            if all(chunk in previous.thinking for chunk in turn.thinking):
+                turn.thinking = ()
 
 
 def _acknowledge_tool_results(turns: Iterable[Turn]) -> list[Turn]:
@@ -394,10 +458,18 @@ def _turn_messages(turn: Turn) -> list[dict[str, Any]]:
     match turn:
         case UserTurn(parts=parts):
             return [{"role": "user", "content": user_content(parts)}]
-        case AssistantTurn(text=text):
-            return [{"role": "assistant", "content": text}]
-        case ToolTurn(exchanges=exchanges):
-            return [_tool_calls_message(exchanges), *map(_tool_message, exchanges)]
+        case AssistantTurn(text=text, thinking=thinking):
+            return [{"role": "assistant", "content": assistant_content(text, thinking)}]
+        case ToolTurn(exchanges=exchanges, thinking=thinking):
+            calls_message = _tool_calls_message(exchanges)
+            if thinking:
+                calls_message["content"] = list(thinking)
+            return [calls_message, *map(_tool_message, exchanges)]
+
+
+def assistant_content(text: str, thinking: tuple[Part, ...]) -> str | list[Part]:
+    """Plain text, or the turn's thinking chunks then its text when it has thinking."""
+    return [*thinking, text_part(text)] if thinking else text
 
 
 def _tool_calls_message(exchanges: list[ToolExchange]) -> dict[str, Any]:

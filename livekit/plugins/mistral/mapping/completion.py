@@ -1,7 +1,8 @@
 """Chat-completions stream payloads -> LiveKit ``ChatChunk`` deltas (pure, no I/O).
 
 One :class:`CompletionAssembler` lives for one attempt. Text is passed on as it arrives;
-thinking never reaches ``delta.content`` (it rides in ``delta.extra["thinking"]``); tool
+thinking never reaches ``delta.content`` (it rides in ``delta.extra["thinking"]``, and the
+turn's whole thinking in the last delta: see ``reasoning.py``); tool
 calls are accumulated by ``index`` (Mistral sends them whole, other models served on the
 same endpoint send OpenAI-style fragments; a new call id at a used index is a new call) and
 released only by :meth:`finish`, i.e. on a normal end of stream. The end rule: ``[DONE]``
@@ -17,6 +18,7 @@ from livekit.agents.llm import ChatChunk, ChoiceDelta, CompletionUsage, Function
 from ..log import logger
 from ..wire.sse import END_OF_STREAM
 from .assembly import InStreamError, ToolCallAccumulator
+from .reasoning import ThinkingRecorder, final_delta
 from .usage import usage_from
 
 
@@ -55,9 +57,18 @@ class CompletionAssembler:
     """Stateful, pure translator for one streamed completion."""
 
     end_marker = "[DONE] or a finish_reason"
-    __slots__ = ("response_id", "finish_reason", "usage", "ended", "_calls", "_unknown_seen")
+    __slots__ = (
+        "response_id",
+        "finish_reason",
+        "usage",
+        "ended",
+        "thinking",
+        "_calls",
+        "_unknown_seen",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, keep_reasoning: bool = True) -> None:
+        self.thinking = ThinkingRecorder(keep_reasoning)
         self.response_id = ""
         self.finish_reason: str | None = None
         self.usage: CompletionUsage | None = None
@@ -114,13 +125,8 @@ class CompletionAssembler:
     def finish(self) -> list[ChatChunk]:
         """End of a normal stream: complete tool calls, then usage."""
         chunks: list[ChatChunk] = []
-        calls = self._complete_calls()
-        if calls:
-            chunks.append(
-                ChatChunk(
-                    id=self.response_id, delta=ChoiceDelta(role="assistant", tool_calls=calls)
-                )
-            )
+        if (delta := final_delta(self._complete_calls(), self.thinking)) is not None:
+            chunks.append(ChatChunk(id=self.response_id, delta=delta))
         if self.usage is not None:
             chunks.append(ChatChunk(id=self.response_id, usage=self.usage))
         return chunks
@@ -129,6 +135,7 @@ class CompletionAssembler:
         if not isinstance(content, list):
             return None
         text, thinking = content_parts(content)
+        self.thinking.add(content)
         if not text and not thinking:
             return None
         delta = ChoiceDelta(

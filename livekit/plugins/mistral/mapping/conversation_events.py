@@ -2,7 +2,8 @@
 
 Serves agent conversations and model conversations (normal mode with built-in tools) alike.
 
-- Only text is spoken. Thinking rides in ``delta.extra["thinking"]``.
+- Only text is spoken. Thinking rides in ``delta.extra["thinking"]``, and the turn's whole
+  thinking in the last delta (see ``reasoning.py``).
 - Citations (``tool_reference`` chunks) and files a tool produced (``tool_file`` chunks:
   generated images, code output) ride in ``delta.extra["references"]`` and
   ``delta.extra["files"]``. Each delta that adds one carries the whole list of the turn so
@@ -26,6 +27,7 @@ from livekit.agents.llm import ChatChunk, ChoiceDelta
 from ..log import logger
 from .assembly import InStreamError, ToolCallAccumulator, arguments_text
 from .completion import content_parts
+from .reasoning import ThinkingRecorder, final_delta
 from .usage import AgentUsage, MistralUsage, usage_from
 
 __all__ = ["AgentUsage", "BuiltinToolEvent", "ConversationAssembler", "Handoff"]
@@ -67,7 +69,12 @@ class ConversationAssembler:
 
     end_marker = "conversation.response.done"
 
-    def __init__(self, on_tool: Callable[[BuiltinToolEvent], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_tool: Callable[[BuiltinToolEvent], None] | None = None,
+        keep_reasoning: bool = True,
+    ) -> None:
+        self.thinking = ThinkingRecorder(keep_reasoning)
         self.response_id = ""
         self.complete = False
         self.usage: MistralUsage | None = None
@@ -109,8 +116,8 @@ class ConversationAssembler:
         """After ``conversation.response.done``: whole function calls, then usage."""
         chunks: list[ChatChunk] = []
         calls = self._calls.calls(lambda n: f"{self.response_id}_{n}")
-        if calls:
-            chunks.append(self._chunk(ChoiceDelta(role="assistant", tool_calls=calls)))
+        if (delta := final_delta(calls, self.thinking)) is not None:
+            chunks.append(self._chunk(delta))
         if self.usage is not None:
             chunks.append(ChatChunk(id=self.response_id, usage=self.usage))
         return chunks
@@ -130,6 +137,7 @@ class ConversationAssembler:
         kind = content.get("type")
         if kind in ("text", "thinking"):
             text, thinking = content_parts([content])
+            self.thinking.add([content])
             extra = {"thinking": thinking} if thinking else None
             if not text and not extra:
                 return None

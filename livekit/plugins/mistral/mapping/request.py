@@ -45,6 +45,16 @@ def _json_schema(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
 
 
+# Fields of the 2026 API additions, by endpoint (Mistral's OpenAPI document: chat
+# completions take all four; a conversation request takes guardrails and metadata only).
+_CHAT_ADDITIONS = ("guardrails", "service_tier", "metadata", "prompt_mode")
+_CONVERSATION_ADDITIONS = ("guardrails", "metadata")
+
+
+def _set_fields(opts: LLMOptions, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(opts, name) for name in names if getattr(opts, name) is not None}
+
+
 def _sampling(opts: LLMOptions) -> dict[str, Any]:
     out = {name: getattr(opts, name) for name in _SAMPLING if getattr(opts, name) is not None}
     if (fmt := to_response_format(opts.response_format)) is not None:
@@ -59,11 +69,16 @@ def chat_body(
     tool_choice: str | dict[str, Any] | None,
     parallel_tool_calls: bool | None,
     extra: dict[str, Any] | None = None,
+    *,
+    prompt_cache_key: str | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"model": opts.model, "messages": messages, "stream": True}
     body.update(_sampling(opts))
     if opts.safe_prompt is not None:
         body["safe_prompt"] = opts.safe_prompt
+    body.update(_set_fields(opts, _CHAT_ADDITIONS))
+    if prompt_cache_key is not None:
+        body["prompt_cache_key"] = prompt_cache_key
     if tools:
         # tool settings mean nothing without tools, and the API may refuse them alone
         body["tools"] = tools
@@ -86,7 +101,7 @@ def conversation_body(
     target: dict[str, Any] = {"agent_id": agent_id}
     if opts.agent_version is not None:
         target["agent_version"] = opts.agent_version
-    return _conversation(target, inputs, _sampling(opts), extra)
+    return _conversation(opts, target, inputs, _sampling(opts), extra)
 
 
 def model_conversation_body(
@@ -106,10 +121,11 @@ def model_conversation_body(
     args = _sampling(opts)
     if tools and tool_choice is not None:
         args["tool_choice"] = tool_choice
-    return _conversation(target, inputs, args, extra)
+    return _conversation(opts, target, inputs, args, extra)
 
 
 def _conversation(
+    opts: LLMOptions,
     target: dict[str, Any],
     inputs: list[dict[str, Any]],
     completion_args: dict[str, Any],
@@ -119,6 +135,7 @@ def _conversation(
     body: dict[str, Any] = {**target, "inputs": inputs, "stream": True, "store": False}
     if completion_args:
         body["completion_args"] = completion_args
+    body.update(_set_fields(opts, _CONVERSATION_ADDITIONS))
     if extra:
         body.update(extra)
     return body

@@ -159,6 +159,24 @@ def chat_reply_for(body: Mapping[str, Any], *, padding: bool = True) -> ChatRepl
     return ChatReply(text=words_of("You said: " + user_text), padding=padding)
 
 
+def user_texts(messages: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The text of every user message of a chat completions body."""
+    return [text_of(m.get("content")) for m in messages if m.get("role") == "user"]
+
+
+def conversation_user_texts(inputs: Any) -> list[str]:
+    """The text of every user input entry of a conversation body."""
+    if isinstance(inputs, str):
+        return [inputs]
+    return [
+        text_of(entry.get("content"))
+        for entry in (inputs if isinstance(inputs, list) else [])
+        if isinstance(entry, dict)
+        and entry_type(entry) == "message.input"
+        and entry.get("role") == "user"
+    ]
+
+
 def conversation_user_text(inputs: Any) -> str:
     """The text of the last user input of a conversation request."""
     if isinstance(inputs, str):

@@ -49,8 +49,11 @@ def _thinking_text(reply: ChatReply) -> str:
     return "".join(split_text(reply.thinking or "", reply.chunk_chars))
 
 
-def chat_usage(reply: ChatReply, prompt_tokens: int) -> dict[str, Any]:
-    """The usage object: the scripted one, or one computed from the sizes."""
+def chat_usage(
+    reply: ChatReply, prompt_tokens: int, cached_tokens: int = 0, service_tier: str = "standard"
+) -> dict[str, Any]:
+    """The usage object: the scripted one, or one computed from the sizes, as 2026 traffic
+    shapes it (cached tokens always, reasoning tokens when the model thought, the tier)."""
     if reply.usage is not None:
         usage = dict(reply.usage)
     else:
@@ -61,7 +64,12 @@ def chat_usage(reply: ChatReply, prompt_tokens: int) -> dict[str, Any]:
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion,
             "total_tokens": prompt_tokens + completion,
+            "prompt_tokens_details": {"cached_tokens": cached_tokens},
+            "service_tier": service_tier,
         }
+        if reply.thinking is not None:
+            reasoning = estimate_tokens(_thinking_text(reply))
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
     if reply.cached_tokens is not None:
         usage["prompt_tokens_details"] = {"cached_tokens": reply.cached_tokens}
     return usage
@@ -84,7 +92,8 @@ def _mistral_call(call: ToolCall, index: int, as_object: bool) -> dict[str, Any]
 
 
 def _thinking_chunk(text: str) -> dict[str, Any]:
-    return {"type": "thinking", "thinking": [{"type": "text", "text": text}]}
+    # every live thinking delta carries closed: true (see mistral-api.md)
+    return {"type": "thinking", "thinking": [{"type": "text", "text": text}], "closed": True}
 
 
 class _Chunks:
@@ -105,7 +114,11 @@ class _Chunks:
         if self.reply.thinking is not None:
             for piece in split_text(self.reply.thinking, self.reply.chunk_chars):
                 self.deltas.append({"content": [_thinking_chunk(piece)]})
-            closing: list[dict[str, Any]] = [{"type": "thinking", "thinking": [], "closed": True}]
+            closing_chunk = _thinking_chunk("")
+            closing_chunk["thinking"] = []
+            if self.reply.signature is not None:
+                closing_chunk["signature"] = self.reply.signature
+            closing: list[dict[str, Any]] = [closing_chunk]
             if pieces:
                 closing.append({"type": "text", "text": pieces.pop(0)})
             self.deltas.append({"content": closing})
@@ -124,7 +137,9 @@ class _Chunks:
         for index, call in enumerate(calls):
             self.deltas.extend(_openai_call_deltas(call, index))
 
-    def objects(self, prompt_tokens: int) -> list[dict[str, Any]]:
+    def objects(
+        self, prompt_tokens: int, cached_tokens: int = 0, service_tier: str = "standard"
+    ) -> list[dict[str, Any]]:
         """Every chunk; the finish reason and usage go on the last delta when it may carry them."""
         deltas = [{"role": "assistant", "content": ""}, *self.deltas]
         last = deltas[-1]
@@ -136,7 +151,7 @@ class _Chunks:
         final = self._chunk(
             deltas[-1],
             finish_reason_of(self.reply),
-            chat_usage(self.reply, prompt_tokens),
+            chat_usage(self.reply, prompt_tokens, cached_tokens, service_tier),
             len(deltas) - 1,
         )
         return [*chunks, final]
@@ -171,22 +186,48 @@ def _openai_call_deltas(call: ToolCall, index: int) -> list[dict[str, Any]]:
 
 
 def chat_chunks(
-    reply: ChatReply, *, model: str, prompt_tokens: int, created: int | None = None
+    reply: ChatReply,
+    *,
+    model: str,
+    prompt_tokens: int,
+    created: int | None = None,
+    cached_tokens: int = 0,
+    service_tier: str = "standard",
 ) -> list[dict[str, Any]]:
     """The ``chat.completion.chunk`` objects streamed for ``reply``, in order."""
     chunks = _Chunks(reply, model, created if created is not None else int(time.time()))
     chunks.text_deltas()
     chunks.tool_call_deltas()
-    return chunks.objects(prompt_tokens)
+    return chunks.objects(prompt_tokens, cached_tokens, service_tier)
 
 
-def chat_frames(reply: ChatReply, *, model: str, prompt_tokens: int) -> list[bytes]:
+def chat_frames(
+    reply: ChatReply,
+    *,
+    model: str,
+    prompt_tokens: int,
+    cached_tokens: int = 0,
+    service_tier: str = "standard",
+) -> list[bytes]:
     """The SSE frames of ``reply``: one ``data:`` frame per chunk, then ``data: [DONE]``."""
-    chunks = chat_chunks(reply, model=model, prompt_tokens=prompt_tokens)
+    chunks = chat_chunks(
+        reply,
+        model=model,
+        prompt_tokens=prompt_tokens,
+        cached_tokens=cached_tokens,
+        service_tier=service_tier,
+    )
     return [*(data_frame(chunk) for chunk in chunks), DONE]
 
 
-def chat_completion(reply: ChatReply, *, model: str, prompt_tokens: int) -> dict[str, Any]:
+def chat_completion(
+    reply: ChatReply,
+    *,
+    model: str,
+    prompt_tokens: int,
+    cached_tokens: int = 0,
+    service_tier: str = "standard",
+) -> dict[str, Any]:
     """The non-streaming ``chat.completion`` object for ``reply``."""
     text = _full_text(reply)
     content: Any = text
@@ -207,7 +248,7 @@ def chat_completion(reply: ChatReply, *, model: str, prompt_tokens: int) -> dict
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": finish_reason_of(reply)}],
-        "usage": chat_usage(reply, prompt_tokens),
+        "usage": chat_usage(reply, prompt_tokens, cached_tokens, service_tier),
     }
 
 

@@ -62,6 +62,40 @@ def invalid_tool_call_id(call_id: str) -> ErrorBody:
     )
 
 
+def guardrail_blocked(guardrail: str, model_name: str, decisions: dict[str, Any]) -> ErrorBody:
+    """403 for a guardrail that blocked the request, as Mistral's moderation docs show it."""
+    return {
+        "error": {"message": "Content blocked by guardrail", "status": 403},
+        "guardrails": {
+            "results": {
+                guardrail: {
+                    "model_name": model_name,
+                    "decisions": decisions,
+                    "violated": True,
+                    "action": "block",
+                }
+            }
+        },
+    }
+
+
+def guardrail_failed(guardrail: str) -> ErrorBody:
+    """403 for a guardrail with ``block_on_error`` whose moderation check failed (documented
+    body: note the capitalised ``"Error"`` and the integer code)."""
+    return {
+        "object": "Error",
+        "message": (
+            "Request blocked due to error in guardrail evaluation and block_on_error is set "
+            "to True."
+        ),
+        "type": "invalid_request_error",
+        "code": 3201,
+        "guardrails": [
+            {guardrail: {"action": "block", "error": {"message": "Moderation API request failed."}}}
+        ],
+    }
+
+
 def not_found(message: str) -> ErrorBody:
     return envelope(message, type="not_found_error", code=None, status=404)
 

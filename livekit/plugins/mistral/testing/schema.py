@@ -257,52 +257,102 @@ _MESSAGE_KEYS: dict[str, frozenset[str]] = {
     "tool": frozenset({"role", "content", "tool_call_id", "name"}),
 }
 _REQUIRED_CONTENT = frozenset({"system", "user", "tool"})
-_CHUNK_TYPES = (
+# Content chunk types by place, from Mistral's OpenAPI document: ContentChunk (user,
+# assistant and tool messages), SystemMessageContentChunks, MessageInputContentChunks and
+# MessageOutputContentChunks (Conversations entries), and ThinkChunk.thinking.
+CHAT_CHUNKS = (
     "text",
     "image_url",
-    "input_audio",
     "document_url",
     "reference",
     "file",
     "thinking",
-    "audio",
-    "tool_reference",
+    "input_audio",
 )
+SYSTEM_CHUNKS = ("text", "thinking")
+INPUT_ENTRY_CHUNKS = ("text", "image_url", "tool_file", "document_url", "thinking")
+OUTPUT_ENTRY_CHUNKS = (*INPUT_ENTRY_CHUNKS, "tool_reference")
+_THINKING_PARTS = ("text", "tool_reference", "reference")
 
 
-def _content(errs: _Errors, value: Any, loc: Loc, *, nullable: bool = True) -> None:
+def _content(
+    errs: _Errors,
+    value: Any,
+    loc: Loc,
+    *,
+    nullable: bool = True,
+    allowed: tuple[str, ...] = CHAT_CHUNKS,
+) -> None:
     if (value is None and nullable) or isinstance(value, str):
         return
     if not isinstance(value, list):
         errs.add("string_type", (*loc, "str"), "Input should be a valid string", value)
         return
     for i, chunk in enumerate(value):
-        _content_chunk(errs, chunk, (*loc, "list", i))
+        _content_chunk(errs, chunk, (*loc, "list", i), allowed)
 
 
-def _content_chunk(errs: _Errors, chunk: Any, loc: Loc) -> None:
-    if not isinstance(chunk, dict) or chunk.get("type") not in _CHUNK_TYPES:
-        tag = chunk.get("type") if isinstance(chunk, dict) else None
-        expected = ", ".join(f"'{t}'" for t in _CHUNK_TYPES)
-        errs.add(
-            "union_tag_invalid",
-            loc,
-            f"Input tag '{tag}' found using 'type' does not match any of the expected "
-            f"tags: {expected}",
-            chunk,
-        )
+def _tag_error(errs: _Errors, chunk: Any, loc: Loc, allowed: tuple[str, ...]) -> None:
+    tag = chunk.get("type") if isinstance(chunk, dict) else None
+    expected = ", ".join(f"'{t}'" for t in allowed)
+    errs.add(
+        "union_tag_invalid",
+        loc,
+        f"Input tag '{tag}' found using 'type' does not match any of the expected tags: {expected}",
+        chunk,
+    )
+
+
+def _content_chunk(errs: _Errors, chunk: Any, loc: Loc, allowed: tuple[str, ...]) -> None:
+    if not isinstance(chunk, dict) or chunk.get("type") not in allowed:
+        _tag_error(errs, chunk, loc, allowed)
         return
     kind = chunk["type"]
-    if kind == "text":
-        errs.missing(chunk, ("text",), (*loc, kind))
-        _check_fields(errs, chunk, {"text": _str}, (*loc, kind))
-    elif kind == "image_url":
-        errs.missing(chunk, ("image_url",), (*loc, kind))
-        url = chunk.get("image_url")
-        if url is not None and not isinstance(url, str | dict):
-            errs.add(
-                "string_type", (*loc, kind, "image_url"), "Input should be a valid string", url
-            )
+    if (check := _CHUNK_CHECKS.get(kind)) is not None:
+        check(errs, chunk, (*loc, kind))
+
+
+def _text_chunk(errs: _Errors, chunk: dict[str, Any], loc: Loc) -> None:
+    errs.extra(chunk, {"type", "text"}, loc)
+    errs.missing(chunk, ("text",), loc)
+    _check_fields(errs, chunk, {"text": _str}, loc)
+
+
+def _image_url_chunk(errs: _Errors, chunk: dict[str, Any], loc: Loc) -> None:
+    errs.missing(chunk, ("image_url",), loc)
+    url = chunk.get("image_url")
+    if url is not None and not isinstance(url, str | dict):
+        errs.add("string_type", (*loc, "image_url"), "Input should be a valid string", url)
+
+
+def _input_audio_chunk(errs: _Errors, chunk: dict[str, Any], loc: Loc) -> None:
+    """AudioChunk: ``input_audio`` is a string (base64 audio or a URL), not an object."""
+    errs.extra(chunk, {"type", "input_audio"}, loc)
+    errs.missing(chunk, ("input_audio",), loc)
+    _check_fields(errs, chunk, {"input_audio": _str}, loc)
+
+
+def _thinking_chunk(errs: _Errors, chunk: dict[str, Any], loc: Loc) -> None:
+    """ThinkChunk: ``thinking`` (text or reference chunks), ``signature``, ``closed``."""
+    errs.extra(chunk, {"type", "thinking", "signature", "closed"}, loc)
+    errs.missing(chunk, ("thinking",), loc)
+    _check_fields(errs, chunk, {"signature": _str, "closed": _bool}, loc)
+    parts = chunk.get("thinking")
+    if parts is None:
+        return
+    if not isinstance(parts, list):
+        _list(errs, parts, (*loc, "thinking"))
+        return
+    for i, part in enumerate(parts):
+        _content_chunk(errs, part, (*loc, "thinking", i), _THINKING_PARTS)
+
+
+_CHUNK_CHECKS: dict[str, Callable[[_Errors, dict[str, Any], Loc], None]] = {
+    "text": _text_chunk,
+    "image_url": _image_url_chunk,
+    "input_audio": _input_audio_chunk,
+    "thinking": _thinking_chunk,
+}
 
 
 def _tool_calls(errs: _Errors, value: Any, loc: Loc) -> None:
@@ -356,7 +406,9 @@ def _message(errs: _Errors, message: Any, loc: Loc) -> None:
     if role in _REQUIRED_CONTENT:
         errs.missing(message, ("content",), mloc)
     if "content" in message:
-        _content(errs, message["content"], (*mloc, "content"), nullable=role != "system")
+        allowed = SYSTEM_CHUNKS if role == "system" else CHAT_CHUNKS
+        content_loc = (*mloc, "content")
+        _content(errs, message["content"], content_loc, nullable=role != "system", allowed=allowed)
     extra_checks: dict[str, Check] = {
         "tool_calls": _tool_calls,
         "prefix": _bool,
@@ -376,6 +428,78 @@ def _messages(errs: _Errors, value: Any, loc: Loc) -> None:
         _message(errs, message, (*loc, i))
 
 
+# --- guardrails (GuardrailConfig; these schemas do not forbid extra keys) -----------------
+
+_V1_CATEGORIES = (
+    "sexual",
+    "hate_and_discrimination",
+    "violence_and_threats",
+    "dangerous_and_criminal_content",
+    "selfharm",
+    "health",
+    "financial",
+    "law",
+    "pii",
+)
+_V2_CATEGORIES = (
+    "sexual",
+    "hate_and_discrimination",
+    "violence_and_threats",
+    "dangerous",
+    "criminal",
+    "selfharm",
+    "health",
+    "financial",
+    "law",
+    "pii",
+    "jailbreaking",
+)
+MODERATION_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "moderation_llm_v1": _V1_CATEGORIES,
+    "moderation_llm_v2": _V2_CATEGORIES,
+}
+
+
+def _moderation(categories: tuple[str, ...]) -> Check:
+    def check(errs: _Errors, value: Any, loc: Loc) -> None:
+        if not isinstance(value, dict):
+            errs.add("model_type", loc, "Input should be an object", value)
+            return
+        thresholds = value.get("custom_category_thresholds")
+        table: dict[str, Check] = {
+            "model_name": _str,
+            "ignore_other_categories": _bool,
+            "action": _literal("none", "block"),
+        }
+        _check_fields(errs, value, table, loc)
+        if thresholds is None:
+            return
+        tloc = (*loc, "custom_category_thresholds")
+        if not isinstance(thresholds, dict):
+            errs.add("model_type", tloc, "Input should be an object", thresholds)
+            return
+        _check_fields(errs, thresholds, dict.fromkeys(categories, _number()), tloc)
+
+    return check
+
+
+_GUARDRAIL_FIELDS: dict[str, Check] = {
+    "block_on_error": _bool,
+    **{name: _moderation(categories) for name, categories in MODERATION_CATEGORIES.items()},
+}
+
+
+def _guardrails(errs: _Errors, value: Any, loc: Loc) -> None:
+    if not isinstance(value, list):
+        _list(errs, value, loc)
+        return
+    for i, guardrail in enumerate(value):
+        if not isinstance(guardrail, dict):
+            errs.add("model_type", (*loc, i), "Input should be an object", guardrail)
+        else:
+            _check_fields(errs, guardrail, _GUARDRAIL_FIELDS, (*loc, i))
+
+
 _CHAT_FIELDS: dict[str, Check] = {
     "model": _str,
     "messages": _messages,
@@ -387,7 +511,7 @@ _CHAT_FIELDS: dict[str, Check] = {
     "n": _integer(ge=1),
     "parallel_tool_calls": _bool,
     "prompt_mode": _literal("reasoning"),
-    "guardrails": _list,
+    "guardrails": _guardrails,
     "prompt_cache_key": _str,
     "service_tier": _literal("auto", "standard_only"),
     "safe_prompt": _bool,
@@ -481,7 +605,8 @@ def _entry(errs: _Errors, entry: Any, loc: Loc) -> None:
     errs.extra(entry, allowed | _ENTRY_COMMON, eloc)
     errs.missing(entry, required, eloc)
     if "content" in entry:
-        _content(errs, entry["content"], (*eloc, "content"), nullable=False)
+        chunks = OUTPUT_ENTRY_CHUNKS if kind == "message.output" else INPUT_ENTRY_CHUNKS
+        _content(errs, entry["content"], (*eloc, "content"), nullable=False, allowed=chunks)
     _check_fields(errs, entry, _ENTRY_FIELDS, eloc)
 
 
@@ -585,7 +710,7 @@ _CONVERSATION_FIELDS: dict[str, Check] = {
     "instructions": _str,
     "tools": _conversation_tools,
     "completion_args": _completion_args,
-    "guardrails": _list,
+    "guardrails": _guardrails,
     "name": _str,
     "description": _str,
     "metadata": _dict,

@@ -93,6 +93,7 @@ class ChatReply:
         tool_call_style: ``"mistral"`` (whole calls in one delta, with ``finish_reason`` and
             usage) or ``"openai"`` (id on the first fragment only, arguments in fragments).
         thinking: reasoning streamed first as thinking chunks (a string is split like text).
+        signature: sent on the closing thinking chunk, as Mistral's key to replay reasoning.
         usage: the usage object; ``None`` computes one from the request and reply sizes.
         cached_tokens: adds ``prompt_tokens_details.cached_tokens`` to the usage.
         finish_reason: ``None`` picks ``"tool_calls"`` when there are calls, else ``"stop"``.
@@ -109,6 +110,7 @@ class ChatReply:
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_style: ToolCallStyle = "mistral"
     thinking: str | list[str] | None = None
+    signature: str | None = None
     usage: dict[str, Any] | None = None
     cached_tokens: int | None = None
     finish_reason: str | None = None

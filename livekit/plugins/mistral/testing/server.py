@@ -21,14 +21,23 @@ from aiohttp.typedefs import Handler
 
 from . import errors, ids
 from .agents import AgentVersion, StoredAgent, new_agent
-from .brain import agent_reply_for, chat_reply_for, conversation_user_text
-from .chat_wire import ChatFaultFrames, chat_completion, chat_frames, estimate_tokens
+from .brain import (
+    agent_reply_for,
+    chat_reply_for,
+    conversation_user_text,
+    conversation_user_texts,
+    user_texts,
+)
+from .chat_wire import ChatFaultFrames, chat_completion, chat_frames, chat_usage, estimate_tokens
 from .conversation_wire import (
     ConversationContext,
     ConversationFaultFrames,
     conversation_frames,
     conversation_response,
+    conversation_usage,
 )
+from .guardrails import guardrail_block
+from .prompt_cache import PromptCache
 from .rules import KNOWN_MODELS, RuleViolation, check_chat_request, check_conversation_request
 from .schema import (
     QueryCheck,
@@ -138,6 +147,9 @@ class LocalMistral:
             Settable later as ``server.responder``.
         ssl: serve HTTPS with this context (``base_url`` then starts with ``https://``),
             e.g. to check that a client verifies certificates.
+
+    Guardrails and prompt caching are acted out deterministically (see :mod:`.guardrails`
+    and :mod:`.prompt_cache`); set ``moderation_down`` to make every moderation check fail.
     """
 
     def __init__(
@@ -158,7 +170,10 @@ class LocalMistral:
         self.write_size = write_size
         self.responder = responder
         self.ssl = ssl
+        self.moderation_down = False
+        self.prompt_cache = PromptCache()
         self.requests: list[RecordedRequest] = []
+        self.usage_reports: list[dict[str, Any]] = []  # the usage of every answer, in order
         self.disconnects: list[Disconnect] = []
         self.open_streams = 0
         self.connections_opened = 0
@@ -376,17 +391,27 @@ class LocalMistral:
             return refused
         if (violation := check_chat_request(body, models=self._models)) is not None:
             return _violation(violation)
+        if (blocked := self._guardrails(body, user_texts(body["messages"]))) is not None:
+            return blocked
         fault, reply = _next(exchange, self._chat_queue, ChatReply, self.responder)
         if fault is not None and not fault.is_mid_stream:
             if (response := await self._serve_fault(exchange, fault)) is not None:
                 return response
         reply = reply or chat_reply_for(body, padding=self.padding)
-        model, prompt_tokens = body["model"], estimate_tokens(dumps(body["messages"]))
+        prompt = dumps(body["messages"])
+        sizes: dict[str, Any] = {
+            "prompt_tokens": estimate_tokens(prompt),
+            "cached_tokens": self.prompt_cache.cached_tokens(body.get("prompt_cache_key"), prompt),
+            # "auto" may use Priority Tier when eligible: the local server always finds it so
+            "service_tier": "priority" if body.get("service_tier") == "auto" else "standard",
+        }
+        model = body["model"]
+        self.usage_reports.append(chat_usage(reply, **sizes))
         if body.get("stream") is True:
-            frames = chat_frames(reply, model=model, prompt_tokens=prompt_tokens)
+            frames = chat_frames(reply, model=model, **sizes)
             steps = plan_stream(frames, fault, ChatFaultFrames(model))
             return await self._stream(exchange, steps, reply.delay)
-        answer = chat_completion(reply, model=model, prompt_tokens=prompt_tokens)
+        answer = chat_completion(reply, model=model, **sizes)
         return await self._json_answer(exchange, answer, fault)
 
     async def _conversation(self, exchange: _Exchange) -> web.StreamResponse:
@@ -396,6 +421,8 @@ class LocalMistral:
         violation = check_conversation_request(body, self._agents, models=self._models)
         if violation is not None:
             return _violation(violation)
+        if (blocked := self._guardrails(body, conversation_user_texts(body["inputs"]))) is not None:
+            return blocked
         fault, reply = _next(exchange, self._conversation_queue, AgentReply, self.responder)
         if fault is not None and not fault.is_mid_stream:
             if (response := await self._serve_fault(exchange, fault)) is not None:
@@ -406,6 +433,7 @@ class LocalMistral:
             return _json(404, _version_not_found(agent.id, body.get("agent_version")))
         reply = reply or agent_reply_for(body, version.tools if version else ())
         ctx = self._conversation_context(body, version)
+        self.usage_reports.append(conversation_usage(reply, ctx))
         if body.get("stream") is True:
             frames = conversation_frames(reply, ctx)
             steps = plan_stream(frames, fault, ConversationFaultFrames(ctx))
@@ -417,6 +445,13 @@ class LocalMistral:
             )
             return _json(500, error)
         return await self._json_answer(exchange, conversation_response(reply, ctx), fault)
+
+    def _guardrails(self, body: Mapping[str, Any], texts: list[str]) -> web.Response | None:
+        """403 when the request's guardrails block it (see :mod:`.guardrails`)."""
+        refusal = guardrail_block(
+            body.get("guardrails"), texts, moderation_down=self.moderation_down
+        )
+        return None if refusal is None else _json(403, refusal)
 
     def _conversation_context(
         self, body: Mapping[str, Any], version: AgentVersion | None
