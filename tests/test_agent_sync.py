@@ -251,6 +251,10 @@ def ctx(text: str = "Hi") -> llm.ChatContext:
     return chat
 
 
+def plugin_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == LOGGER and r.levelno >= logging.WARNING]
+
+
 def tool_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.levelno >= logging.WARNING and hasattr(r, "function")]
 
@@ -366,7 +370,7 @@ async def test_no_warning_when_they_agree_after_a_sync(
     with caplog.at_level(logging.INFO, logger=LOGGER):
         _, text, _ = await stream_reply(agent, ctx(), tools=[get_weather, SEARCH_DOCS])
     assert text == "ok"
-    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert plugin_warnings(caplog) == []
     [builtins] = [r for r in caplog.records if hasattr(r, "builtin_tools")]
     assert (builtins.levelno, builtins.builtin_tools) == (logging.INFO, ["web_search"])  # type: ignore[attr-defined]
 
@@ -476,6 +480,6 @@ async def test_session_after_a_sync_runs_the_livekit_tool(
             result = await session.run(user_input="What is the weather in Paris?")
     assert weather.calls == [("get_weather", "Paris")]
     assert said(result) == ["Here is what I found: sunny, 21 degrees in Paris"]
-    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert plugin_warnings(caplog) == []
     first, second = server.conversation_requests
     assert first["agent_version"] == second["agent_version"] == synced.version
