@@ -79,6 +79,8 @@ async def test_whole_history_goes_every_turn(server: LocalMistral, agent: LLM) -
 
 async def test_version_and_completion_args(server: LocalMistral, make_llm: MakeLLM) -> None:
     server.queue_conversation(AgentReply(text="ok"))
+    for _ in range(3):
+        server.update_agent(AGENT_ID, description="another version")
     model = make_llm(model=AGENT_ID, mode="agent", agent_version=3, temperature=0.1, max_tokens=9)
     await stream_reply(model, ctx_with(("user", "Hi"), system=None))
     body = server.conversation_requests[0]
@@ -307,7 +309,7 @@ async def test_ignored_instructions_warn_once(
         assert body["inputs"][0]["content"] in ("one", "two")
 
 
-async def test_livekit_tools_are_not_sent_and_named_once(
+async def test_livekit_tools_are_not_sent_and_an_unknown_one_is_named_once(
     server: LocalMistral, agent: LLM, caplog: pytest.LogCaptureFixture
 ) -> None:
     @llm.function_tool
@@ -319,8 +321,8 @@ async def test_livekit_tools_are_not_sent_and_named_once(
     with caplog.at_level(logging.WARNING, logger="livekit.plugins.mistral"):
         for _ in range(2):
             await stream_reply(agent, ctx_with(("user", "Hi")), tools=[get_weather])
-    notes = [r for r in caplog.records if "LiveKit tools are not sent" in r.getMessage()]
-    assert len(notes) == 1 and getattr(notes[0], "tools", None) == ["get_weather"]
+    notes = [r for r in caplog.records if getattr(r, "function", None) == "get_weather"]
+    assert len(notes) == 1 and "not a function of the agent" in notes[0].getMessage()
     assert all("tools" not in body for body in server.conversation_requests)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,3 +37,12 @@ def test_web_search_agent_runs_without_a_key() -> None:
     assert "source: Mistral AI <https://mistral.ai>" in out
     assert "[function get_weather(" in out
     assert "assistant: Here is what I found: sunny, 21 degrees in Paris" in out
+
+
+def test_sync_agent_example_runs_without_a_key() -> None:
+    out = run_example("sync_agent.py")
+    assert "No MISTRAL_API_KEY: using the bundled local Mistral server" in out
+    assert re.search(r"created Mistral agent ag_[0-9a-f]{32}", out)
+    assert ": version 0 -> 1\n" in out
+    assert "(LiveKit runs get_weather('Paris'))\n" in out
+    assert "assistant: Here is what I found: sunny, 21 degrees\n" in out

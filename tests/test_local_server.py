@@ -1204,6 +1204,106 @@ async def test_agents_and_models_routes(server: LocalMistral, http: aiohttp.Clie
         assert (response.status, await response.json()) == (404, {"detail": "Not Found"})
 
 
+async def agent_call(
+    http: aiohttp.ClientSession, server: LocalMistral, method: str, path: str, body: Any = None
+) -> tuple[int, Any]:
+    async with http.request(method, server.base_url + path, json=body, headers=AUTH) as response:
+        return response.status, await response.json(content_type=None)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(
+            {"name": "x"},
+            [("missing", ["body", "model"])],
+            id="model-required",
+        ),
+        pytest.param(
+            {"model": "mistral-small-latest", "name": "x", "tool": []},
+            [("extra_forbidden", ["body", "tool"])],
+            id="unknown-field",
+        ),
+        pytest.param(
+            {
+                "model": "mistral-small-latest",
+                "name": "x",
+                "tools": [
+                    {"type": "document_library"},
+                    {"type": "web_search", "tool_configuration": {"only": ["a"]}},
+                    {"type": "function", "function": {"name": "bad name", "parameters": {}}},
+                ],
+            },
+            [
+                ("missing", ["body", "tools", 0, "document_library", "library_ids"]),
+                (
+                    "extra_forbidden",
+                    ["body", "tools", 1, "web_search", "tool_configuration", "only"],
+                ),
+                ("string_pattern_mismatch", ["body", "tools", 2, "function", "function", "name"]),
+            ],
+            id="tools",
+        ),
+        pytest.param(
+            {
+                "model": "mistral-small-latest",
+                "name": "x",
+                "handoffs": [],
+                "version_message": "v" * 501,
+            },
+            [("too_short", ["body", "handoffs"]), ("string_too_long", ["body", "version_message"])],
+            id="handoffs-and-version-message",
+        ),
+    ],
+)
+async def test_create_agent_is_validated(
+    server: LocalMistral,
+    http: aiohttp.ClientSession,
+    body: dict[str, Any],
+    expected: list[tuple[str, list[Any]]],
+) -> None:
+    status, answer = await agent_call(http, server, "POST", "/v1/agents", body)
+    assert status == 422
+    assert [(item["type"], item["loc"]) for item in answer["detail"]] == expected
+
+
+async def test_agent_versions_and_aliases_over_http(
+    server: LocalMistral, http: aiohttp.ClientSession
+) -> None:
+    body = {"model": "mistral-small-latest", "name": "Weather", "tools": [WEATHER_TOOL]}
+    status, created = await agent_call(http, server, "POST", "/v1/agents", body)
+    assert status == 200 and (created["version"], created["versions"]) == (0, [0])
+    path = f"/v1/agents/{created['id']}"
+    status, updated = await agent_call(http, server, "PATCH", path, {"instructions": "Hi"})
+    assert (status, updated["version"], updated["tools"]) == (200, 1, [WEATHER_TOOL])
+    status, bad = await agent_call(http, server, "PATCH", path, {"model": "gpt-4"})
+    assert (status, bad["type"]) == (400, "invalid_model")
+    status, alias = await agent_call(http, server, "PUT", f"{path}/aliases?alias=prod&version=0")
+    assert (status, alias["alias"], alias["version"]) == (200, "prod", 0)
+    status, pinned = await agent_call(http, server, "GET", f"{path}?agent_version=prod")
+    assert (status, pinned["version"], pinned["instructions"]) == (200, 0, None)
+    status, missing = await agent_call(http, server, "PUT", f"{path}/aliases?alias=prod&version=9")
+    assert (status, missing["type"]) == (404, "not_found_error")
+    status, invalid = await agent_call(http, server, "PUT", f"{path}/aliases?version=x")
+    assert status == 422
+    assert [(i["type"], i["loc"]) for i in invalid["detail"]] == [
+        ("missing", ["query", "alias"]),
+        ("int_parsing", ["query", "version"]),
+    ]
+    conversation = {"agent_id": created["id"], "agent_version": "staging", "inputs": "Hi"}
+    status, unknown = await agent_call(http, server, "POST", CONV, conversation)
+    assert (status, unknown["message"]) == (
+        404,
+        f"Agent version not found: {created['id']} version staging",
+    )
+    status, _ = await agent_call(http, server, "DELETE", f"{path}/aliases?alias=prod")
+    assert status == 204
+    status, gone = await agent_call(http, server, "DELETE", f"{path}/aliases?alias=prod")
+    assert (status, gone["message"]) == (404, "Agent alias not found: prod")
+    assert server.agent_version(created["id"]).instructions == "Hi"
+    assert server.agent_version(created["id"], 0).instructions is None
+
+
 # --- demo brain -----------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from mistralai.client import Mistral, models
+from mistralai.client import Mistral, errors, models
 
 from livekit.plugins.mistral.testing import (
     AgentReply,
@@ -416,3 +416,107 @@ async def test_agents_and_models_parse(client: Mistral, server: LocalMistral) ->
     known = (models.BaseModelCard, models.FTModelCard)
     cards = [m for m in listed.data or [] if isinstance(m, known)]
     assert "mistral-small-latest" in {m.id for m in cards}
+    assert "mistral-small-latest" in {m.id for m in listed.data or []}
+
+
+# --- agents: create, update, versions, aliases ---------------------------------------------
+
+WEATHER_FUNCTION: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+        "strict": True,
+    },
+}
+TIME_FUNCTION: dict[str, Any] = {
+    "type": "function",
+    "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}},
+}
+
+
+async def test_agent_create_update_versions_and_aliases_parse(client: Mistral) -> None:
+    agents = client.beta.agents
+    created = await agents.create_async(
+        model="mistral-medium-latest",
+        name="Weather",
+        instructions="Be brief.",
+        tools=[WEATHER_FUNCTION, {"type": "web_search"}],
+    )
+    assert created.id.startswith("ag_") and len(created.id) == 35
+    assert (created.version, created.versions, created.instructions) == (0, [0], "Be brief.")
+    function, builtin = created.tools or []
+    assert isinstance(function, models.FunctionTool) and function.function.strict is True
+    assert isinstance(builtin, models.WebSearchTool)
+
+    updated = await agents.update_async(agent_id=created.id, tools=[TIME_FUNCTION])
+    assert (updated.version, updated.versions, updated.instructions) == (1, [0, 1], "Be brief.")
+    assert [t.function.name for t in updated.tools or [] if isinstance(t, models.FunctionTool)] == [
+        "get_time"
+    ]
+
+    alias = await agents.create_version_alias_async(
+        agent_id=created.id, alias="production", version=0
+    )
+    assert (alias.alias, alias.version) == ("production", 0)
+    pinned = await agents.get_async(agent_id=created.id, agent_version="production")
+    by_number = await agents.get_async(agent_id=created.id, agent_version=1)
+    by_path = await agents.get_version_async(agent_id=created.id, version="0")
+    assert (pinned.version, by_number.version, by_path.version) == (0, 1, 0)
+    assert [v.version for v in await agents.list_versions_async(agent_id=created.id)] == [1, 0]
+
+    moved = await agents.create_version_alias_async(
+        agent_id=created.id, alias="production", version=1
+    )
+    assert moved.version == 1 and moved.updated_at >= moved.created_at
+    listed = await agents.list_version_aliases_async(agent_id=created.id)
+    assert [(a.alias, a.version) for a in listed] == [("production", 1)]
+    switched = await agents.update_version_async(agent_id=created.id, version=0)
+    assert (switched.version, switched.versions) == (0, [0, 1])
+    await agents.delete_version_alias_async(agent_id=created.id, alias="production")
+    assert await agents.list_version_aliases_async(agent_id=created.id) == []
+
+
+async def test_agent_errors_parse(client: Mistral) -> None:
+    agents = client.beta.agents
+    with pytest.raises(errors.SDKError) as unknown:
+        await agents.get_async(agent_id="ag_" + "0" * 32)
+    assert unknown.value.status_code == 404 and "Agent not found" in unknown.value.body
+    with pytest.raises(errors.SDKError) as no_version:
+        await agents.get_async(agent_id=AGENT, agent_version=7)
+    assert no_version.value.status_code == 404
+    with pytest.raises(errors.HTTPValidationError) as bad_alias:
+        await agents.create_version_alias_async(agent_id=AGENT, alias="Prod!", version=0)
+    [detail] = bad_alias.value.data.detail or []
+    assert (detail.loc, detail.type) == (["query", "alias"], "string_pattern_mismatch")
+    with pytest.raises(errors.HTTPValidationError) as bad_page:
+        await agents.list_versions_async(agent_id=AGENT, page_size=101)
+    assert [d.type for d in bad_page.value.data.detail or []] == ["less_than_equal"]
+
+
+async def test_a_pinned_version_serves_its_own_tools(client: Mistral, server: LocalMistral) -> None:
+    server.update_agent(AGENT, tools=[WEATHER_FUNCTION])
+    server.update_agent(AGENT, tools=[TIME_FUNCTION])
+    await client.beta.agents.create_version_alias_async(agent_id=AGENT, alias="stable", version=1)
+    called = {}
+    for pin in (1, "stable", 2, None):
+        stream = await client.beta.conversations.start_stream_async(
+            agent_id=AGENT,
+            agent_version=pin,
+            inputs="What is the weather and the time in Paris?",
+            store=False,
+        )
+        names = {e.data.name async for e in stream if isinstance(e.data, models.FunctionCallEvent)}
+        called[pin] = names
+    assert called == {
+        1: {"get_weather"},
+        "stable": {"get_weather"},
+        2: {"get_time"},
+        None: {"get_time"},
+    }

@@ -2,15 +2,17 @@
 
 ``LLM(model=..., mode="normal")`` streams chat completions (or, when a call holds one of
 Mistral's built-in ``tools``, a model conversation); ``LLM(model="ag_...", mode="agent")``
-drives a Mistral agent through the Conversations API.
+drives a Mistral agent through the Conversations API; ``sync_agent`` and ``create_agent``
+write LiveKit tools into a Mistral agent.
 """
 
 from livekit.agents import Plugin
 
 from . import tools
 from .agent_stream import AgentHandoffEvent, AgentStream
+from .agents import SyncedAgent, create_agent, sync_agent
 from .chat_stream import LLMStream
-from .errors import AgentError, MistralStatusError
+from .errors import AgentError, AgentToolMismatchError, MistralStatusError
 from .llm import LLM
 from .log import logger
 from .mapping.conversation_events import BuiltinToolEvent
@@ -24,12 +26,16 @@ __all__ = [
     "LLMStream",
     "AgentStream",
     "AgentError",
+    "AgentToolMismatchError",
     "AgentHandoffEvent",
     "BuiltinToolEvent",
     "MistralUsage",
     "MistralStatusError",
     "ChatModels",
     "PER_CONVERSATION",
+    "SyncedAgent",
+    "create_agent",
+    "sync_agent",
     "tools",
     "__version__",
 ]

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import AgentError, api_error
+from .agent_check import AgentToolCheck
+from .errors import AgentError
 from .log import logger
 from .mapping.conversation_events import Handoff
 from .stream import MistralStream
-from .wire.http import MistralHTTP, WireError
+from .wire.http import MistralHTTP
 
 if TYPE_CHECKING:
     from .llm import LLM
@@ -40,6 +41,7 @@ class AgentTracker:
         self.current = agent_id
         self.choices = 0  # how many times the user chose an agent
         self._said: set[str] = set()
+        self.tool_check = AgentToolCheck()
 
     def reset(self, agent_id: str) -> None:
         self.configured = self.current = agent_id
@@ -73,27 +75,20 @@ class AgentTracker:
         self._said.add(key)
         return True
 
-    async def check(self, http: MistralHTTP, *, timeout: float) -> None:
-        """Prewarm: open the pooled connection and make sure the agent exists."""
+    async def check(self, http: MistralHTTP, version: int | str | None, *, timeout: float) -> None:
+        """Prewarm: open the pooled connection, make sure the agent exists, keep its tools."""
         try:
-            await http.get_json(f"/v1/agents/{self.current}", timeout=timeout)
-        except WireError as e:
-            err = api_error(e, output_sent=False, timeout=timeout, agent_id=self.current)
-            if isinstance(err, AgentError):
-                # the id and status in the text too: plain logging.basicConfig() shows no extras
-                logger.error(
-                    "the Mistral agent %s could not be loaded (status %s: %s); calls to it "
-                    "will fail",
-                    self.current,
-                    err.status_code,
-                    err.message,
-                    extra={
-                        "agent_id": self.current,
-                        "status": err.status_code,
-                        "reason": err.message,
-                    },
-                )
-            raise err or e from None
+            await self.tool_check.load(http, self.current, version, timeout=timeout)
+        except AgentError as e:
+            # the id and status in the text too: plain logging.basicConfig() shows no extras
+            logger.error(
+                "the Mistral agent %s could not be loaded (status %s: %s); calls to it will fail",
+                self.current,
+                e.status_code,
+                e.message,
+                extra={"agent_id": self.current, "status": e.status_code, "reason": e.message},
+            )
+            raise
 
 
 class AgentTurn:

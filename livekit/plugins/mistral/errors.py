@@ -8,8 +8,8 @@ shapes, with a hint on what to do; the raw body stays on ``.body`` and never in 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError
@@ -17,6 +17,9 @@ from livekit.agents import APIConnectionError, APIError, APIStatusError, APITime
 from .mapping.assembly import InStreamError
 from .wire.http import ClientClosed, HTTPStatus, MalformedEvent, UsedAfterClose
 from .wire.sse import SSEProtocolError
+
+if TYPE_CHECKING:
+    from .mapping.agent_tools import ToolMismatch
 
 _HINTS: dict[int, str] = {
     401: "check MISTRAL_API_KEY (or the api_key argument)",
@@ -106,6 +109,28 @@ class AgentError(MistralStatusError):
         if self.conversation_id:
             where += f", conversation {self.conversation_id}"
         return f"{super().__str__()} [{where}]"
+
+
+class AgentToolMismatchError(AgentError):
+    """Agent mode with ``on_tool_mismatch="raise"``: the Mistral agent's function tools and
+    the LiveKit tools of the call differ. Never retried; ``mismatches`` lists each difference
+    and ``agent_version`` the version compared (the pinned one, else the agent's current)."""
+
+    def __init__(
+        self, mismatches: Sequence[ToolMismatch], *, agent_id: str, agent_version: int | str | None
+    ) -> None:
+        details = "; ".join(m.detail for m in mismatches)
+        message = (
+            f"the Mistral agent's function tools and the LiveKit tools differ: {details}. "
+            "Push the LiveKit tools with mistral.sync_agent(...), or pass "
+            "on_tool_mismatch='warn' to only log the differences"
+        )
+        super().__init__(message, agent_id=agent_id, status_code=-1, retryable=False)
+        self.mismatches = tuple(mismatches)
+        self.agent_version = agent_version
+
+    def __str__(self) -> str:
+        return f"{self.message} [agent {self.agent_id}, version {self.agent_version}]"
 
 
 def status_error(

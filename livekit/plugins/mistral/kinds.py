@@ -35,6 +35,7 @@ from .options import LLMOptions, check_conversation_options
 
 if TYPE_CHECKING:
     from .agent_stream import AgentTracker
+    from .wire.http import MistralHTTP
 
 CHAT_PATH = "/v1/chat/completions"
 CONVERSATIONS_PATH = "/v1/conversations"
@@ -64,6 +65,9 @@ class RequestKind(Protocol):
         """The JSON body (no I/O); ``ValueError`` for a call that cannot be sent."""
 
     def assembler(self, on_tool: OnTool, keep_reasoning: bool) -> Assembler: ...
+
+    async def prepare(self, call: Call, http: MistralHTTP, *, timeout: float) -> None:
+        """Before each attempt's request (agent mode: the tool check); may raise APIError."""
 
     def completed(self, assembler: Assembler) -> None:
         """After a normal end, before the final chunks are sent."""
@@ -96,6 +100,9 @@ class ChatCompletions:
 
     def assembler(self, on_tool: OnTool, keep_reasoning: bool) -> Assembler:
         return CompletionAssembler(keep_reasoning)
+
+    async def prepare(self, call: Call, http: MistralHTTP, *, timeout: float) -> None:
+        pass
 
     def completed(self, assembler: Assembler) -> None:
         pass
@@ -138,6 +145,9 @@ class ModelConversation:
     def assembler(self, on_tool: OnTool, keep_reasoning: bool) -> Assembler:
         return ConversationAssembler(on_tool, keep_reasoning)
 
+    async def prepare(self, call: Call, http: MistralHTTP, *, timeout: float) -> None:
+        pass
+
     def completed(self, assembler: Assembler) -> None:
         pass
 
@@ -147,6 +157,7 @@ class AgentConversation:
 
     def __init__(self, agents: AgentTracker) -> None:
         self._agents = agents.for_turn()  # made with the stream: see AgentTracker
+        self._tool_check = agents.tool_check
         self.agent_id: str = agents.current
 
     def body(self, call: Call) -> dict[str, Any]:
@@ -155,13 +166,18 @@ class AgentConversation:
         )
         if instructions:
             inputs = self._apply_instructions(call.opts, inputs, instructions)
-        self._note_tools(call.tools)
         if not inputs:
             raise ValueError("the chat context holds nothing to send to the Mistral agent")
         return conversation_body(call.opts, self.agent_id, inputs, call.extra)
 
     def assembler(self, on_tool: OnTool, keep_reasoning: bool) -> Assembler:
         return ConversationAssembler(on_tool, keep_reasoning)
+
+    async def prepare(self, call: Call, http: MistralHTTP, *, timeout: float) -> None:
+        """The agent's function tools against the call's LiveKit tools (:mod:`.agent_check`)."""
+        await self._tool_check.before_turn(
+            http, self.agent_id, call.opts, call.tools, timeout=timeout
+        )
 
     def completed(self, assembler: Assembler) -> None:
         assert isinstance(assembler, ConversationAssembler)
@@ -191,13 +207,3 @@ class AgentConversation:
             "content": INSTRUCTIONS_TEMPLATE.format(text=instructions),
         }
         return [entry, *inputs]
-
-    def _note_tools(self, tools: list[llm.Tool]) -> None:
-        names = sorted(getattr(tool, "id", type(tool).__name__) for tool in tools)
-        if names and self._agents.once("tools:" + ",".join(names)):
-            logger.warning(
-                "agent mode: LiveKit tools are not sent to Mistral (the agent's own tool "
-                "definitions apply); calls the agent makes to functions of these names are "
-                "still run by LiveKit",
-                extra={"tools": names},
-            )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -37,10 +36,12 @@ from .models import (
     PromptMode,
     ReasoningEffort,
     ServiceTier,
+    ToolMismatchPolicy,
 )
 from .options import (
     LLMOptions,
     PromptCacheKey,
+    api_key_from,
     check_options,
     check_tool_choice,
     unsent_in_conversations,
@@ -83,6 +84,7 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
         prompt_mode: NotGivenOr[PromptMode] = NOT_GIVEN,
         audio_input: NotGivenOr[AudioInput] = NOT_GIVEN,
         keep_reasoning: NotGivenOr[bool] = NOT_GIVEN,
+        on_tool_mismatch: NotGivenOr[ToolMismatchPolicy] = NOT_GIVEN,
         http_session: aiohttp.ClientSession | None = None,
     ) -> None:
         """Mistral chat completions (``mode="normal"``) or a Mistral agent (``mode="agent"``).
@@ -110,7 +112,8 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
             response_format: A pydantic model class, a JSON schema dict, ``"text"``,
                 ``"json_object"``, or a ready ``{"type": ...}`` dict.
             reasoning_effort: For reasoning models; their thinking is never spoken.
-            agent_version: Pin a version of the agent (agent mode).
+            agent_version: Pin a version of the agent (agent mode): a version number or an
+                alias such as ``"production"``.
             agent_instructions: What to do with the LiveKit Agent's own instructions in agent
                 mode, where Mistral refuses ``instructions`` next to ``agent_id``:
                 ``"inline"`` (default) sends them as the first input entry, ``"ignore"``
@@ -130,18 +133,18 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
                 that take audio (Voxtral), the transcript when there are no frames.
             keep_reasoning: Keep a turn's thinking on the stored assistant message and send
                 it back on later turns (default ``True``). Thinking is never spoken.
+            on_tool_mismatch: Agent mode: before the first call that carries tools, the
+                agent is fetched once and its function tools compared with LiveKit's.
+                ``"warn"`` (default) logs one warning per difference, ``"raise"`` fails
+                every call whose tools differ with ``AgentToolMismatchError`` (for CI),
+                ``"ignore"`` skips the check.
             http_session: An aiohttp session to use instead of the plugin's own.
         """
         super().__init__()
         opts = LLMOptions(model=model, mode=mode)
         opts = replace(opts, **_given(locals_options(locals())))
         check_options(opts)
-        key = api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY")
-        if not key:
-            raise ValueError(
-                "no Mistral API key: set the MISTRAL_API_KEY environment variable "
-                "or pass api_key=... to LLM()"
-            )
+        key = api_key_from(api_key, "LLM()")
         self._opts = opts
         self._http = MistralHTTP(api_key=key, base_url=base_url, session=http_session)
         self._agents = AgentTracker(self, opts.model) if mode == "agent" else None
@@ -192,6 +195,7 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
         prompt_mode: NotGivenOr[PromptMode | None] = NOT_GIVEN,
         audio_input: NotGivenOr[AudioInput] = NOT_GIVEN,
         keep_reasoning: NotGivenOr[bool] = NOT_GIVEN,
+        on_tool_mismatch: NotGivenOr[ToolMismatchPolicy] = NOT_GIVEN,
     ) -> None:
         """Change settings for the next calls; the arguments mirror the constructor.
 
@@ -275,7 +279,7 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
         """Open a pooled connection with a token-free request; in agent mode, check the agent."""
         timeout = DEFAULT_API_CONNECT_OPTIONS.timeout
         if self._agents is not None:
-            await self._agents.check(self._http, timeout=timeout)
+            await self._agents.check(self._http, self._opts.agent_version, timeout=timeout)
             return
         try:
             await self._http.get_json("/v1/models", timeout=timeout)

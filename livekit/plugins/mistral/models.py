@@ -27,3 +27,4 @@ ServiceTier = Literal["auto", "standard_only"]
 PromptMode = Literal["reasoning"]
 
 AudioInput = Literal["transcript", "audio"]
+ToolMismatchPolicy = Literal["warn", "raise", "ignore"]

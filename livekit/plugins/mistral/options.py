@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -12,11 +13,21 @@ from typing import Any, Literal, TypeGuard, get_args
 from livekit.agents.llm import ToolChoice
 from pydantic import BaseModel
 
-from .models import AgentInstructions, AudioInput, Mode, PromptMode, ReasoningEffort, ServiceTier
+from .models import (
+    AgentInstructions,
+    AudioInput,
+    Mode,
+    PromptMode,
+    ReasoningEffort,
+    ServiceTier,
+    ToolMismatchPolicy,
+)
 
 AGENT_ID = re.compile(
     r"^(ag_[0-9a-fA-F]{32}|ag:[0-9a-fA-F]{8}:\d{8}:[A-Za-z0-9_-]+:[0-9a-fA-F]{8})$"
 )
+# Mistral's pattern for a version alias (``PUT /v1/agents/{id}/aliases``), at most 64 long
+AGENT_ALIAS = re.compile(r"^[a-z]([a-z0-9_-]*[a-z0-9])?$")
 
 # Bounds from Mistral's OpenAPI document (openapi-public-doc.yaml in the public repository
 # mistralai/platform-docs-public, read 2026-12): ``ChatCompletionRequest`` for chat completions,
@@ -83,6 +94,7 @@ class LLMOptions:
     reasoning_effort: ReasoningEffort | None = None
     agent_version: int | str | None = None
     agent_instructions: AgentInstructions = "inline"
+    on_tool_mismatch: ToolMismatchPolicy = "warn"
     # Mistral API additions of 2026: checked by _check_api_2026
     prompt_cache_key: str | None | PromptCacheKey = PER_CONVERSATION
     guardrails: list[dict[str, Any]] | None = None
@@ -95,6 +107,17 @@ class LLMOptions:
     @classmethod
     def names(cls) -> frozenset[str]:
         return frozenset(f.name for f in fields(cls))
+
+
+def api_key_from(api_key: str | None, where: str) -> str:
+    """``api_key``, else ``MISTRAL_API_KEY``; a clear ValueError when neither is set."""
+    key = api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY")
+    if not key:
+        raise ValueError(
+            "no Mistral API key: set the MISTRAL_API_KEY environment variable "
+            f"or pass api_key=... to {where}"
+        )
+    return key
 
 
 def check_options(opts: LLMOptions) -> None:
@@ -116,6 +139,9 @@ def check_options(opts: LLMOptions) -> None:
         raise ValueError(f"stop must be a string or a list of strings, got {opts.stop!r}")
     _check_choice("reasoning_effort", opts.reasoning_effort, get_args(ReasoningEffort))
     _check_choice("agent_instructions", opts.agent_instructions, get_args(AgentInstructions))
+    _check_choice("on_tool_mismatch", opts.on_tool_mismatch, get_args(ToolMismatchPolicy))
+    if opts.agent_version is not None:
+        check_agent_version(opts.agent_version)
     check_tool_choice(opts.tool_choice)
     check_response_format(opts.response_format)
     _check_api_2026(opts)
@@ -171,6 +197,18 @@ def check_tool_choice(choice: object) -> None:
     raise ValueError(
         "tool_choice must be 'auto', 'required', 'none' or "
         f"{{'type': 'function', 'function': {{'name': ...}}}}, got {choice!r}"
+    )
+
+
+def check_agent_version(version: object) -> None:
+    """A version number (int >= 0) or an alias, as ``agent_version`` takes them."""
+    if isinstance(version, int) and not isinstance(version, bool) and version >= 0:
+        return
+    if isinstance(version, str) and len(version) <= 64 and AGENT_ALIAS.match(version):
+        return
+    raise ValueError(
+        "agent_version must be a version number (an int >= 0) or an alias such as "
+        f"'production' (lowercase letters, digits, '-' and '_', at most 64), got {version!r}"
     )
 
 

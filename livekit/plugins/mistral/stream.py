@@ -59,14 +59,17 @@ class MistralStream(llm.LLMStream):
         target = self._kind.agent_id or self._opts.model
         return f"{type(self).__name__}({target!r}, output_sent={self.output_sent})"
 
+    def _call(self) -> Call:
+        return Call(self._chat_ctx, self._tools, self._opts, self._extra)
+
     def _request_body(self) -> bytes:
         if self._body is None:
-            call = Call(self._chat_ctx, self._tools, self._opts, self._extra)
-            self._body = encode(self._kind.body(call))
+            self._body = encode(self._kind.body(self._call()))
         return self._body
 
     async def _run(self) -> None:
         body = self._request_body()
+        await self._kind.prepare(self._call(), self._http, timeout=self._conn_options.timeout)
         assembler = self._kind.assembler(self._on_tool, self._opts.keep_reasoning)
         events = self._http.events(self._kind.path, body, timeout=self._conn_options.timeout)
         with self._mapped_errors(assembler, events):

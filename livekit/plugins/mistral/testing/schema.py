@@ -663,6 +663,7 @@ _BUILTIN_TOOLS: dict[str, tuple[dict[str, Check], tuple[str, ...]]] = {
 
 
 def _conversation_tools(errs: _Errors, tools: Any, loc: Loc) -> None:
+    """Function tools and built-in tools, as conversations and agents take them."""
     if not isinstance(tools, list):
         _list(errs, tools, loc)
         return
@@ -724,3 +725,107 @@ CONVERSATION_FIELDS: frozenset[str] = frozenset(_CONVERSATION_FIELDS)
 def conversation_schema_errors(body: Any) -> list[dict[str, Any]]:
     """The 422 errors of a ``POST /v1/conversations`` body (empty: valid)."""
     return _body_errors(body, ("inputs",), _CONVERSATION_FIELDS)
+
+
+# --- agents (``POST /v1/agents``, ``PATCH /v1/agents/{id}``) ---------------------------------
+
+
+def _handoffs(errs: _Errors, value: Any, loc: Loc) -> None:
+    _string_list(errs, value, loc)
+    if isinstance(value, list) and not value:
+        errs.empty_list(value, loc)
+
+
+def _version_message(errs: _Errors, value: Any, loc: Loc) -> None:
+    if not isinstance(value, str):
+        _str(errs, value, loc)
+    elif len(value) > 500:
+        errs.add(
+            "string_too_long",
+            loc,
+            "String should have at most 500 characters",
+            value,
+            max_length=500,
+        )
+
+
+_AGENT_FIELDS: dict[str, Check] = {
+    "instructions": _str,
+    "tools": _conversation_tools,
+    "completion_args": _completion_args,
+    "guardrails": _list,
+    "model": _str,
+    "name": _str,
+    "description": _str,
+    "handoffs": _handoffs,
+    "metadata": _dict,
+    "version_message": _version_message,
+}
+_UPDATE_AGENT_FIELDS: dict[str, Check] = {**_AGENT_FIELDS, "deployment_chat": _bool}
+
+
+def create_agent_schema_errors(body: Any) -> list[dict[str, Any]]:
+    """The 422 errors of a ``POST /v1/agents`` body (empty: valid)."""
+    return _body_errors(body, ("model", "name"), _AGENT_FIELDS)
+
+
+def update_agent_schema_errors(body: Any) -> list[dict[str, Any]]:
+    """The 422 errors of a ``PATCH /v1/agents/{id}`` body (empty: valid)."""
+    return _body_errors(body, (), _UPDATE_AGENT_FIELDS)
+
+
+# --- query parameters -----------------------------------------------------------------------
+
+ALIAS_PATTERN = r"^[a-z]([a-z0-9_-]*[a-z0-9])?$"
+_ALIAS_RE = re.compile(ALIAS_PATTERN)
+
+QueryCheck = Callable[[_Errors, str, Loc], Any]
+
+
+def query_int(ge: int | None = None, le: int | None = None) -> QueryCheck:
+    """An integer query parameter: parsed from its text, then bounded."""
+
+    def check(errs: _Errors, text: str, loc: Loc) -> int | None:
+        try:
+            value = int(text)
+        except ValueError:
+            msg = "Input should be a valid integer, unable to parse string as an integer"
+            errs.add("int_parsing", loc, msg, text)
+            return None
+        before = len(errs.items)
+        _bounds(errs, value, loc, ge, le)
+        return value if len(errs.items) == before else None
+
+    return check
+
+
+def query_alias(errs: _Errors, text: str, loc: Loc) -> str | None:
+    """A version alias: 1 to 64 characters of Mistral's alias pattern."""
+    if len(text) > 64:
+        msg = "String should have at most 64 characters"
+        errs.add("string_too_long", loc, msg, text, max_length=64)
+    elif not _ALIAS_RE.match(text):
+        msg = f"String should match pattern '{ALIAS_PATTERN}'"
+        errs.add("string_pattern_mismatch", loc, msg, text, pattern=ALIAS_PATTERN)
+    else:
+        return text
+    return None
+
+
+def query_errors(
+    query: Mapping[str, str],
+    params: Mapping[str, tuple[QueryCheck, bool]],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Parse query parameters by ``{name: (check, required)}``: the values, and 422 errors.
+
+    Unknown parameters are ignored, as FastAPI does.
+    """
+    errs = _Errors()
+    values: dict[str, Any] = {}
+    for name, (check, required) in params.items():
+        if name not in query:
+            if required:
+                errs.add("missing", ("query", name), "Field required", None)
+            continue
+        values[name] = check(errs, query[name], ("query", name))
+    return values, errs.items

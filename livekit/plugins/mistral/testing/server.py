@@ -13,7 +13,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from ssl import SSLContext
 from typing import Any, TypeVar, overload
 
@@ -21,12 +21,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from . import errors, ids
+from .agents import AgentVersion, StoredAgent, new_agent
 from .brain import (
     agent_reply_for,
     chat_reply_for,
     conversation_user_text,
     conversation_user_texts,
-    function_specs,
     user_texts,
 )
 from .chat_wire import ChatFaultFrames, chat_completion, chat_frames, chat_usage, estimate_tokens
@@ -40,6 +40,14 @@ from .conversation_wire import (
 from .guardrails import guardrail_block
 from .prompt_cache import PromptCache
 from .rules import KNOWN_MODELS, RuleViolation, check_chat_request, check_conversation_request
+from .schema import (
+    QueryCheck,
+    create_agent_schema_errors,
+    query_alias,
+    query_errors,
+    query_int,
+    update_agent_schema_errors,
+)
 from .script import AgentReply, ChatReply, Fault
 from .sse import Abort, FaultFrames, Stall, Step, dumps, plan_stream
 
@@ -96,6 +104,8 @@ class RecordedRequest:
     at: float
     """``time.monotonic()`` when the request arrived."""
     raw: bytes = b""
+    query: str = ""
+    """The query string, e.g. ``"agent_version=2"``."""
 
 
 Responder = Callable[[RecordedRequest], ChatReply | AgentReply | Fault | None]
@@ -109,35 +119,6 @@ class Disconnect:
 
     path: str
     at: float
-
-
-@dataclass
-class _Agent:
-    id: str
-    name: str
-    model: str
-    tools: list[dict[str, Any]] = field(default_factory=list)
-    instructions: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        stamp = "2025-01-01T00:00:00Z"
-        return {
-            "object": "agent",
-            "id": self.id,
-            "name": self.name,
-            "model": self.model,
-            "instructions": self.instructions,
-            "tools": self.tools,
-            "completion_args": {},
-            "description": None,
-            "handoffs": None,
-            "version": 0,
-            "versions": [0],
-            "created_at": stamp,
-            "updated_at": stamp,
-            "deployment_chat": False,
-            "source": "api",
-        }
 
 
 class _JsonFaultFrames:
@@ -203,7 +184,7 @@ class LocalMistral:
         self.open_streams = 0
         self.connections_opened = 0
         self._models: set[str] = set(KNOWN_MODELS)
-        self._agents: dict[str, _Agent] = {}
+        self._agents: dict[str, StoredAgent] = {}
         self._chat_queue: deque[ChatReply | Fault] = deque()
         self._conversation_queue: deque[AgentReply | Fault] = deque()
         self._http_faults: dict[str, deque[Fault]] = {}
@@ -229,7 +210,17 @@ class LocalMistral:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app.router.add_post(CHAT_PATH, self._route(self._chat))
         app.router.add_post(CONVERSATIONS_PATH, self._route(self._conversation))
+        app.router.add_post("/v1/agents", self._route(self._create_agent))
         app.router.add_get("/v1/agents/{agent_id}", self._route(self._get_agent))
+        app.router.add_patch("/v1/agents/{agent_id}", self._route(self._update_agent))
+        app.router.add_patch("/v1/agents/{agent_id}/version", self._route(self._switch_version))
+        app.router.add_get("/v1/agents/{agent_id}/versions", self._route(self._list_versions))
+        app.router.add_get(
+            "/v1/agents/{agent_id}/versions/{version}", self._route(self._get_version)
+        )
+        app.router.add_put("/v1/agents/{agent_id}/aliases", self._route(self._put_alias))
+        app.router.add_get("/v1/agents/{agent_id}/aliases", self._route(self._list_aliases))
+        app.router.add_delete("/v1/agents/{agent_id}/aliases", self._route(self._delete_alias))
         app.router.add_get("/v1/models", self._route(self._list_models))
         app.router.add_route("*", "/{tail:.*}", self._route(self._unknown_route))
         self._runner = web.AppRunner(
@@ -301,7 +292,8 @@ class LocalMistral:
         tools: Sequence[Mapping[str, Any]] = (),
         instructions: str | None = None,
     ) -> None:
-        """Register an agent; conversations with an unknown ``agent_id`` get 404.
+        """Register an agent (as version 0); conversations with an unknown ``agent_id`` get
+        404. Agents can also be created, updated and aliased over HTTP, as on the live API.
 
         Args:
             agent_id: the id, e.g. ``"ag_" + 32 hex``.
@@ -311,8 +303,20 @@ class LocalMistral:
                 ``{"type": "function", "function": {...}}`` or the bare function schema.
             instructions: its instructions (returned by ``GET /v1/agents/{id}``).
         """
-        normalized = [{"type": "function", "function": spec} for spec in function_specs(tools)]
-        self._agents[agent_id] = _Agent(agent_id, name, model, normalized, instructions)
+        body = {"model": model, "name": name, "tools": list(tools), "instructions": instructions}
+        self._agents[agent_id] = new_agent(agent_id, body)
+
+    def update_agent(self, agent_id: str, **fields: Any) -> int:
+        """Update an agent as ``PATCH /v1/agents/{id}`` does (a new current version, whose
+        number is returned); ``fields`` are the body's (``tools``, ``instructions``, ...)."""
+        return self._agents[agent_id].update(fields).number
+
+    def agent_version(self, agent_id: str, version: int | str | None = None) -> AgentVersion:
+        """A stored agent's version (by number or alias; default the current one)."""
+        found = self._agents[agent_id].resolve(version)
+        if found is None:
+            raise KeyError(f"agent {agent_id} has no version {version!r}")
+        return found
 
     # --- inspection -----------------------------------------------------------------------
 
@@ -372,6 +376,7 @@ class LocalMistral:
             None if body is _INVALID_JSON else body,
             time.monotonic(),
             raw,
+            request.query_string,
         )
         self.requests.append(recorded)
         return _Exchange(request, body, recorded)
@@ -431,8 +436,11 @@ class LocalMistral:
             if (response := await self._serve_fault(exchange, fault)) is not None:
                 return response
         agent = self._agents.get(body.get("agent_id") or "")
-        reply = reply or agent_reply_for(body, agent.tools if agent else ())
-        ctx = self._conversation_context(body, agent)
+        version = agent.resolve(body.get("agent_version")) if agent else None
+        if agent is not None and version is None:
+            return _json(404, _version_not_found(agent.id, body.get("agent_version")))
+        reply = reply or agent_reply_for(body, version.tools if version else ())
+        ctx = self._conversation_context(body, version)
         self.usage_reports.append(conversation_usage(reply, ctx))
         if body.get("stream") is True:
             frames = conversation_frames(reply, ctx)
@@ -454,22 +462,133 @@ class LocalMistral:
         return None if refusal is None else _json(403, refusal)
 
     def _conversation_context(
-        self, body: Mapping[str, Any], agent: _Agent | None
+        self, body: Mapping[str, Any], version: AgentVersion | None
     ) -> ConversationContext:
         return ConversationContext(
-            model=agent.model if agent else str(body.get("model")),
-            agent_id=agent.id if agent else None,
+            model=version.model if version else str(body.get("model")),
+            agent_id=body.get("agent_id") if version else None,
             agent_names={a.id: a.name for a in self._agents.values()},
             user_text=conversation_user_text(body["inputs"]),
             prompt_tokens=estimate_tokens(dumps(body["inputs"])),
         )
 
-    async def _get_agent(self, exchange: _Exchange) -> web.StreamResponse:
+    # --- agents: versions and aliases -------------------------------------------------------
+
+    def _agent_of(self, exchange: _Exchange) -> StoredAgent | web.Response:
         agent_id = exchange.request.match_info["agent_id"]
         agent = self._agents.get(agent_id)
         if agent is None:
             return _json(404, errors.not_found(f"Agent not found: {agent_id}"))
+        return agent
+
+    async def _create_agent(self, exchange: _Exchange) -> web.StreamResponse:
+        body = exchange.body
+        if (refused := _refuse_json(body)) is not None:
+            return refused
+        if schema_errors := create_agent_schema_errors(body):
+            return _agent_422(schema_errors)
+        if body["model"] not in self._models:
+            return _json(400, errors.invalid_model(body["model"]))
+        agent = new_agent(ids.prefixed("ag_"), body)
+        self._agents[agent.id] = agent
         return _json(200, agent.to_json())
+
+    async def _get_agent(self, exchange: _Exchange) -> web.StreamResponse:
+        return self._agent_answer(exchange, {"agent_version": _VERSION_REF}, "agent_version")
+
+    async def _get_version(self, exchange: _Exchange) -> web.StreamResponse:
+        ref = exchange.request.match_info["version"]
+        return self._agent_answer(exchange, {}, None, ref)
+
+    def _agent_answer(
+        self,
+        exchange: _Exchange,
+        params: Mapping[str, tuple[QueryCheck, bool]],
+        ref_param: str | None,
+        ref: str | None = None,
+    ) -> web.Response:
+        """One version of an agent, named by a query parameter or a path segment."""
+        agent = self._agent_of(exchange)
+        if isinstance(agent, web.Response):
+            return agent
+        query, errs = query_errors(exchange.request.query, params)
+        if errs:
+            return _agent_422(errs)
+        if ref_param is not None:
+            ref = query.get(ref_param)
+        version = agent.resolve(ref)
+        if version is None:
+            return _json(404, _version_not_found(agent.id, ref))
+        return _json(200, agent.to_json(version))
+
+    async def _update_agent(self, exchange: _Exchange) -> web.StreamResponse:
+        agent = self._agent_of(exchange)
+        if isinstance(agent, web.Response):
+            return agent
+        body = exchange.body
+        if (refused := _refuse_json(body)) is not None:
+            return refused
+        if schema_errors := update_agent_schema_errors(body):
+            return _agent_422(schema_errors)
+        if body.get("model") is not None and body["model"] not in self._models:
+            return _json(400, errors.invalid_model(body["model"]))
+        return _json(200, agent.to_json(agent.update(body)))
+
+    async def _switch_version(self, exchange: _Exchange) -> web.StreamResponse:
+        agent = self._agent_of(exchange)
+        if isinstance(agent, web.Response):
+            return agent
+        query, errs = query_errors(exchange.request.query, {"version": (query_int(), True)})
+        if errs:
+            return _agent_422(errs)
+        version = agent.resolve(query["version"])
+        if version is None:
+            return _json(404, _version_not_found(agent.id, query["version"]))
+        agent.current = version.number
+        return _json(200, agent.to_json())
+
+    async def _list_versions(self, exchange: _Exchange) -> web.StreamResponse:
+        agent = self._agent_of(exchange)
+        if isinstance(agent, web.Response):
+            return agent
+        params = {"page": (query_int(ge=0), False), "page_size": (query_int(ge=1, le=100), False)}
+        query, errs = query_errors(exchange.request.query, params)
+        if errs:
+            return _agent_422(errs)
+        page, size = query.get("page", 0), query.get("page_size", 20)
+        newest_first = list(reversed(agent.versions))[page * size : (page + 1) * size]
+        return _json(200, [agent.to_json(version) for version in newest_first])
+
+    async def _put_alias(self, exchange: _Exchange) -> web.StreamResponse:
+        agent = self._agent_of(exchange)
+        if isinstance(agent, web.Response):
+            return agent
+        params = {"alias": (query_alias, True), "version": (query_int(), True)}
+        query, errs = query_errors(exchange.request.query, params)
+        if errs:
+            return _agent_422(errs)
+        if agent.resolve(query["version"]) is None:
+            return _json(404, _version_not_found(agent.id, query["version"]))
+        alias = agent.set_alias(query["alias"], query["version"])
+        return _json(200, alias.to_json(query["alias"]))
+
+    async def _list_aliases(self, exchange: _Exchange) -> web.StreamResponse:
+        agent = self._agent_of(exchange)
+        if isinstance(agent, web.Response):
+            return agent
+        return _json(200, [alias.to_json(name) for name, alias in agent.aliases.items()])
+
+    async def _delete_alias(self, exchange: _Exchange) -> web.StreamResponse:
+        agent = self._agent_of(exchange)
+        if isinstance(agent, web.Response):
+            return agent
+        query, errs = query_errors(exchange.request.query, {"alias": (query_alias, True)})
+        if errs:
+            return _agent_422(errs)
+        if agent.aliases.pop(query["alias"], None) is None:
+            message = f"Agent alias not found: {query['alias']}"
+            return _json(404, errors.not_found(message))
+        return web.Response(status=204, headers=_base_headers())
 
     async def _list_models(self, exchange: _Exchange) -> web.StreamResponse:
         data = [_model_card(name) for name in sorted(self._models)]
@@ -666,6 +785,23 @@ def _fault_response(fault: Fault) -> web.Response:
             headers={**_base_headers(), **fault.headers},
         )
     return _json(fault.status_code, fault.body, fault.headers)
+
+
+def _version_ref(errs: Any, text: str, loc: Any) -> int | str:
+    """``agent_version`` as a query parameter: a number or an alias (any text parses)."""
+    return int(text) if text.isdigit() else text
+
+
+_VERSION_REF: tuple[QueryCheck, bool] = (_version_ref, False)
+
+
+def _agent_422(items: list[dict[str, Any]]) -> web.Response:
+    """The agents endpoints answer 422 in the OpenAPI's ``HTTPValidationError`` shape."""
+    return _json(422, errors.validation_error(items, shape="detail"))
+
+
+def _version_not_found(agent_id: str, ref: object) -> dict[str, Any]:
+    return errors.not_found(f"Agent version not found: {agent_id} version {ref}")
 
 
 def _model_card(name: str) -> dict[str, Any]:
