@@ -372,7 +372,7 @@ async def test_no_warning_when_they_agree_after_a_sync(
     assert text == "ok"
     assert plugin_warnings(caplog) == []
     [builtins] = [r for r in caplog.records if hasattr(r, "builtin_tools")]
-    assert (builtins.levelno, builtins.builtin_tools) == (logging.INFO, ["web_search"])  # type: ignore[attr-defined]
+    assert (builtins.levelno, builtins.builtin_tools) == (logging.INFO, ["web_search"])
 
 
 async def test_a_pinned_version_or_alias_is_the_one_compared(
@@ -477,7 +477,7 @@ async def test_session_after_a_sync_runs_the_livekit_tool(
     model = make_llm(model=AGENT_ID, mode="agent", agent_version=synced.version)
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         async with running(model, weather) as session:
-            result = await session.run(user_input="What is the weather in Paris?")
+            result: Any = await session.run(user_input="What is the weather in Paris?")
     assert weather.calls == [("get_weather", "Paris")]
     assert said(result) == ["Here is what I found: sunny, 21 degrees in Paris"]
     assert plugin_warnings(caplog) == []
