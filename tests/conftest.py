@@ -70,3 +70,12 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout:g} s")
         await asyncio.sleep(0.005)
+
+
+def thought(text: str, signature: str | None = None) -> dict[str, Any]:
+    """A thinking chunk as the plugin sends a kept turn's reasoning back (``closed: true``)."""
+    chunk: dict[str, Any] = {"type": "thinking", "thinking": [{"type": "text", "text": text}]}
+    if signature is not None:
+        chunk["signature"] = signature
+    chunk["closed"] = True
+    return chunk

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import AGENT_ID, stream_reply
+from conftest import AGENT_ID, stream_reply, thought
 from livekit.agents import llm
 
 from livekit import rtc
@@ -415,14 +415,6 @@ async def test_unknown_content_is_skipped_with_a_log(
 
 
 # --- thinking kept and sent back --------------------------------------------------------------
-
-
-def thought(text: str, signature: str | None = None) -> dict[str, Any]:
-    chunk: dict[str, Any] = {"type": "thinking", "thinking": [{"type": "text", "text": text}]}
-    if signature is not None:
-        chunk["signature"] = signature
-    chunk["closed"] = True
-    return chunk
 
 
 @pytest.mark.parametrize("mode", ["normal", "agent"])

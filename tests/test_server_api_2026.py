@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import AGENT_ID, API_KEY
+from conftest import AGENT_ID, API_KEY, thought
 
 from livekit.plugins.mistral.testing import (
     ChatReply,
@@ -17,15 +17,6 @@ from livekit.plugins.mistral.testing import (
     check_conversation_request,
 )
 from livekit.plugins.mistral.testing.prompt_cache import PromptCache
-
-
-def thought(text: str, signature: str | None = None) -> dict[str, Any]:
-    chunk: dict[str, Any] = {"type": "thinking", "thinking": [{"type": "text", "text": text}]}
-    if signature is not None:
-        chunk["signature"] = signature
-    chunk["closed"] = True
-    return chunk
-
 
 # --- what the local server accepts and refuses ----------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import AGENT_ID, until
+from conftest import AGENT_ID, thought, until
 from livekit.agents.metrics import LLMMetrics
 from livekit.agents.voice.run_result import RunResult
 from test_session_agent import INSTRUCTIONS, MakeLLM, Mode, WeatherAgent, running, said
@@ -22,14 +22,6 @@ from livekit.plugins.mistral.testing import (
 )
 
 LONG_INSTRUCTIONS = INSTRUCTIONS + " Answer in one short sentence about the weather." * 12
-
-
-def thought(text: str, signature: str | None = None) -> dict[str, Any]:
-    chunk: dict[str, Any] = {"type": "thinking", "thinking": [{"type": "text", "text": text}]}
-    if signature is not None:
-        chunk["signature"] = signature
-    chunk["closed"] = True
-    return chunk
 
 
 def make(make_llm: MakeLLM, mode: Mode, **options: Any) -> LLM:
