@@ -435,10 +435,12 @@ async def soak(streams: int, concurrency: int, seed: int, warmup: int | None = N
                         # the server's recording is its memory, not the plugin's: drop it
                         requests += len(server.requests)
                         server.requests.clear()
+                        server.usage_reports.clear()
 
             await asyncio.gather(*(worker() for _ in range(concurrency)))
             requests += len(server.requests)
             server.requests.clear()
+            server.usage_reports.clear()
 
         await run_batch(range(warmup))
         gc.collect()
