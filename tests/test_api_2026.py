@@ -219,6 +219,8 @@ async def test_bad_options_raise_before_sending(
         ({"service_tier": "auto"}, "service_tier"),
         ({"prompt_mode": "reasoning"}, "prompt_mode"),
         ({"audio_input": "audio"}, "audio_input='audio'"),
+        ({"safe_prompt": True}, "safe_prompt"),
+        ({"parallel_tool_calls": False}, "parallel_tool_calls"),
     ],
 )
 def test_agent_mode_refuses_what_conversations_do_not_take(

@@ -148,7 +148,7 @@ async def test_routing_is_said_once_at_info(
     assert len(said) == 1 and said[0].levelno == logging.INFO
 
 
-async def test_safe_prompt_is_not_sent_and_a_warning_says_so_once(
+async def test_settings_conversations_lack_are_not_sent_and_said_once(
     server: LocalMistral, make_llm: MakeLLM, caplog: pytest.LogCaptureFixture
 ) -> None:
     model = make_llm(model=MODEL, safe_prompt=True, parallel_tool_calls=True)
@@ -159,8 +159,8 @@ async def test_safe_prompt_is_not_sent_and_a_warning_says_so_once(
         "safe_prompt" not in body and "parallel_tool_calls" not in body
         for body in server.conversation_requests
     )
-    warned = [r for r in caplog.records if "safe_prompt is not sent" in r.msg]
-    assert len(warned) == 1
+    warned = [r.getMessage() for r in caplog.records if "is not sent on calls" in r.msg]
+    assert [m.split()[0] for m in warned] == ["safe_prompt", "parallel_tool_calls"]
 
 
 async def test_search_events_references_and_files_are_never_spoken(
@@ -371,3 +371,21 @@ async def test_local_server_refuses_what_the_live_api_refuses(
         ) as response:
             assert response.status == status
             assert message in await response.text()
+
+
+class OtherProvidersTool(llm.ProviderTool):
+    """A provider tool of another vendor: no Mistral equivalent."""
+
+    def __init__(self) -> None:
+        super().__init__(id="openai_file_search")
+
+
+async def test_tools_mistral_cannot_take_are_said_once_per_set(
+    server: LocalMistral, model: LLM, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="livekit.plugins.mistral"):
+        for _ in range(3):
+            await stream_reply(model, user_ctx("Hi"), tools=[get_weather, OtherProvidersTool()])
+    warned = [r for r in caplog.records if "cannot take were not sent" in r.msg]
+    assert [getattr(r, "tools", None) for r in warned] == [["openai_file_search"]]
+    assert all(len(body["tools"]) == 1 for body in server.chat_requests)

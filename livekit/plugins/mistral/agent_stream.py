@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from .agent_check import AgentToolCheck
 from .errors import AgentError
-from .log import logger
+from .log import Once, logger
 from .mapping.conversation_events import Handoff
 from .stream import MistralStream
 from .wire.http import MistralHTTP
@@ -35,12 +35,12 @@ class AgentTracker:
     wins. Each stream works through its own :meth:`for_turn` view to know which came first.
     """
 
-    def __init__(self, llm_: LLM, agent_id: str) -> None:
+    def __init__(self, llm_: LLM, agent_id: str, once: Once) -> None:
         self._llm = llm_
         self.configured = agent_id
         self.current = agent_id
         self.choices = 0  # how many times the user chose an agent
-        self._said: set[str] = set()
+        self.once = once
         self.tool_check = AgentToolCheck()
 
     def reset(self, agent_id: str) -> None:
@@ -67,13 +67,6 @@ class AgentTracker:
             "agent_handoff",
             AgentHandoffEvent(previous, self.current, handoff.next_agent_name, conversation_id),
         )
-
-    def once(self, key: str) -> bool:
-        """True the first time ``key`` is seen: for warnings that would repeat every turn."""
-        if key in self._said:
-            return False
-        self._said.add(key)
-        return True
 
     async def check(self, http: MistralHTTP, version: int | str | None, *, timeout: float) -> None:
         """Prewarm: open the pooled connection, make sure the agent exists, keep its tools."""

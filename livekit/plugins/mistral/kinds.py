@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from livekit.agents import llm
 
-from .log import logger
+from .log import Once, logger
 from .mapping.assembly import Assembler
 from .mapping.caching import prompt_cache_key
 from .mapping.chat import INSTRUCTIONS_TEMPLATE, history_options, to_chat_messages
@@ -73,17 +73,24 @@ class RequestKind(Protocol):
         """After a normal end, before the final chunks are sent."""
 
 
+def _note_unsent_tools(once: Once, skipped: list[str], message: str) -> None:
+    """Warn once per set of tools left out, not on every call of a session."""
+    if skipped and once("unsent-tools:" + message + ",".join(sorted(skipped))):
+        logger.warning(message, extra={"tools": skipped})
+
+
 class ChatCompletions:
     path = CHAT_PATH
     agent_id = None
 
+    def __init__(self, once: Once) -> None:
+        self._once = once
+
     def body(self, call: Call) -> dict[str, Any]:
         schemas, skipped = to_mistral_tools(call.tools)
-        if skipped:
-            logger.warning(
-                "tools Mistral chat completions cannot take were not sent",
-                extra={"tools": skipped},
-            )
+        _note_unsent_tools(
+            self._once, skipped, "tools Mistral chat completions cannot take were not sent"
+        )
         choice = call.opts.tool_choice
         body = chat_body(
             call.opts,
@@ -115,7 +122,7 @@ class ModelConversation:
     path = CONVERSATIONS_PATH
     agent_id = None
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: Call, once: Once) -> None:
         check_conversation_options(call.opts)
         if call.extra and "handoff_execution" in call.extra:
             # the live API refuses it next to a model (https://docs.mistral.ai/api/)
@@ -126,11 +133,9 @@ class ModelConversation:
         self._tools, self._choice, skipped = to_conversation_tools(
             call.tools, call.opts.tool_choice
         )
-        if skipped:
-            logger.warning(
-                "tools the Mistral Conversations API cannot take were not sent",
-                extra={"tools": skipped},
-            )
+        _note_unsent_tools(
+            once, skipped, "tools the Mistral Conversations API cannot take were not sent"
+        )
 
     def body(self, call: Call) -> dict[str, Any]:
         inputs, instructions = to_conversation_inputs(

@@ -26,7 +26,7 @@ from .kinds import (
     ModelConversation,
     RequestKind,
 )
-from .log import logger
+from .log import Once, logger
 from .mapping.tools import has_builtin_tool
 from .models import (
     AgentInstructions,
@@ -147,8 +147,8 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
         key = api_key_from(api_key, "LLM()")
         self._opts = opts
         self._http = MistralHTTP(api_key=key, base_url=base_url, session=http_session)
-        self._agents = AgentTracker(self, opts.model) if mode == "agent" else None
-        self._said: set[str] = set()
+        self._once = Once()
+        self._agents = AgentTracker(self, opts.model, self._once) if mode == "agent" else None
 
     def __repr__(self) -> str:
         return (
@@ -247,17 +247,12 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
         if self._agents is not None:
             return AgentConversation(self._agents)
         if not has_builtin_tool(call.tools):
-            return ChatCompletions()
-        kind = ModelConversation(call)
+            return ChatCompletions(self._once)
+        kind = ModelConversation(call, self._once)
         if self._once("routed"):
             logger.info(
                 "calls with Mistral built-in tools go to the Conversations API (model and "
                 "tools); calls without them use chat completions, which answer sooner"
-            )
-        if call.opts.safe_prompt and self._once("safe_prompt"):
-            logger.warning(
-                "safe_prompt is not sent on calls with Mistral built-in tools: the "
-                "Conversations API has no such setting"
             )
         for name in unsent_in_conversations(call.opts):
             if self._once(name):
@@ -267,13 +262,6 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
                     name,
                 )
         return kind
-
-    def _once(self, key: str) -> bool:
-        """True the first time ``key`` is seen: for notes that would repeat every call."""
-        if key in self._said:
-            return False
-        self._said.add(key)
-        return True
 
     async def _prewarm_impl(self) -> None:
         """Open a pooled connection with a token-free request; in agent mode, check the agent."""

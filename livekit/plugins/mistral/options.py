@@ -275,9 +275,25 @@ def _check_api_2026(opts: LLMOptions) -> None:
         _check_agent_mode_fields(opts)
 
 
+# what to do instead, for each option a conversation request cannot carry
+_NOT_IN_CONVERSATIONS: dict[str, str] = {
+    "safe_prompt": "leave it unset or use mode='normal'",
+    "parallel_tool_calls": "leave it unset or use mode='normal'",
+    "service_tier": "leave it unset or use mode='normal'",
+    "prompt_mode": "leave it unset or use mode='normal'",
+    "prompt_cache_key": "leave it unset or pass None",
+    "audio_input": "use audio_input='transcript'",
+}
+
+
 def unsent_in_conversations(opts: LLMOptions) -> list[str]:
-    """The 2026 options set on ``opts`` that a conversation request cannot carry."""
-    unsent = [name for name in _CHAT_ONLY if getattr(opts, name) is not None]
+    """The options set on ``opts`` that a conversation request cannot carry (Conversations
+    take neither ``safe_prompt`` nor ``parallel_tool_calls``, nor the chat-only 2026 fields)."""
+    unsent = [
+        name
+        for name in ("safe_prompt", "parallel_tool_calls", *_CHAT_ONLY)
+        if getattr(opts, name) is not None
+    ]
     if isinstance(opts.prompt_cache_key, str):
         unsent.append("prompt_cache_key")
     if opts.audio_input == "audio":
@@ -287,21 +303,11 @@ def unsent_in_conversations(opts: LLMOptions) -> list[str]:
 
 def _check_agent_mode_fields(opts: LLMOptions) -> None:
     """Fields the Conversations API does not take: refused rather than silently dropped."""
-    for name in _CHAT_ONLY:
-        if getattr(opts, name) is not None:
-            raise ValueError(
-                f"{name} is not available in agent mode (Mistral's Conversations API does not "
-                f"take it); leave it unset or use mode='normal'"
-            )
-    if isinstance(opts.prompt_cache_key, str):
+    for name in unsent_in_conversations(opts):
+        what = "audio_input='audio'" if name == "audio_input" else name
         raise ValueError(
-            "prompt_cache_key is not available in agent mode (Mistral's Conversations API "
-            "does not take it); leave it unset or pass None"
-        )
-    if opts.audio_input == "audio":
-        raise ValueError(
-            "audio_input='audio' is not available in agent mode (Conversations input entries "
-            "take no audio chunks); use audio_input='transcript'"
+            f"{what} is not available in agent mode (Mistral's Conversations API does not "
+            f"take it); {_NOT_IN_CONVERSATIONS[name]}"
         )
 
 

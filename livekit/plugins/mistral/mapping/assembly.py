@@ -28,6 +28,20 @@ class InStreamError(Exception):
         self.status = status
 
 
+def error_status(body: dict[str, Any]) -> int:
+    """Best status for an in-stream error object (chat chunk or conversation event): its
+    own if it names one (``raw_status_code`` first, then ``code`` and the like), else 500."""
+    for key in ("raw_status_code", "status_code", "status", "code"):
+        value = body.get(key)
+        try:
+            status = int(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+        if 400 <= status <= 599:
+            return status
+    return 500
+
+
 class Assembler(Protocol):
     @property
     def response_id(self) -> str:

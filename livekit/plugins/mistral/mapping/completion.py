@@ -17,7 +17,7 @@ from livekit.agents.llm import ChatChunk, ChoiceDelta, CompletionUsage, Function
 
 from ..log import logger
 from ..wire.sse import END_OF_STREAM
-from .assembly import InStreamError, ToolCallAccumulator
+from .assembly import InStreamError, ToolCallAccumulator, error_status
 from .reasoning import ThinkingRecorder, final_delta
 from .usage import usage_from
 
@@ -40,17 +40,8 @@ def content_parts(content: list[Any]) -> tuple[str, str]:
     return "".join(text), "".join(thinking)
 
 
-def error_status(body: dict[str, Any]) -> int:
-    """Best status for an in-stream error object: its own if it names one, else 500."""
-    for key in ("raw_status_code", "status_code", "status", "code"):
-        value = body.get(key)
-        try:
-            status = int(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            continue
-        if 400 <= status <= 599:
-            return status
-    return 500
+# finish reasons of an answer cut by a token limit: a tool call in it may be incomplete
+_CUT_SHORT = frozenset({"length", "model_length"})
 
 
 class CompletionAssembler:
@@ -157,7 +148,7 @@ class CompletionAssembler:
             )
 
     def _complete_calls(self) -> list[FunctionToolCall]:
-        if self._calls and self.finish_reason == "length":
+        if self._calls and self.finish_reason in _CUT_SHORT:
             logger.warning(
                 "max_tokens cut the answer inside a tool call; the call was dropped",
                 extra={"tools": self._calls.names},

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from livekit.agents.llm import ChatChunk, ChoiceDelta
 
 from ..log import logger
-from .assembly import InStreamError, ToolCallAccumulator, arguments_text
+from .assembly import InStreamError, ToolCallAccumulator, arguments_text, error_status
 from .completion import content_parts
 from .reasoning import ThinkingRecorder, final_delta
 from .usage import AgentUsage, MistralUsage, usage_from
@@ -217,6 +217,4 @@ class ConversationAssembler:
             self.usage = usage_from(raw)
 
     def _error(self, payload: dict[str, Any]) -> None:
-        code = payload.get("code")
-        status = code if isinstance(code, int) and 400 <= code <= 599 else 500
-        raise InStreamError(payload, status)
+        raise InStreamError(payload, error_status(payload))
