@@ -12,7 +12,7 @@ import pytest
 from conftest import AGENT_ID, stream_reply
 from livekit.agents import APIConnectionError, APIConnectOptions, llm
 
-from livekit.plugins.mistral import LLM
+from livekit.plugins.mistral import LLM, AgentError
 from livekit.plugins.mistral.testing import AgentReply, ChatReply, Fault, LocalMistral
 from livekit.plugins.mistral.testing.sse import DONE, data_frame, event_frame
 
@@ -131,3 +131,26 @@ async def test_aclose_ends_a_streaming_reply_at_once(
     assert raised.value.retryable is False
     assert "".join(heard)
     await server.wait_for_disconnect(timeout=5)
+
+
+def failed_turn(**error: Any) -> bytes:
+    started = {"type": "conversation.response.started", "conversation_id": "conv_" + "2" * 32}
+    failure = {"type": "conversation.response.error", "message": "It failed", **error}
+    return event_frame(started) + event_frame(failure)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "retryable"),
+    [
+        ({"code": "429"}, 429, True),
+        ({"code": 3051, "raw_status_code": 400}, 400, False),
+        ({"code": 3000}, 500, True),
+    ],
+)
+async def test_conversation_error_events_keep_their_status(
+    server: LocalMistral, agent: LLM, error: dict[str, Any], status: int, retryable: bool
+) -> None:
+    server.queue_conversation(Fault.raw_body(failed_turn(**error)))
+    with pytest.raises(AgentError) as raised:
+        await stream_reply(agent, user_ctx(), conn_options=APIConnectOptions(max_retry=0))
+    assert (raised.value.status_code, raised.value.retryable) == (status, retryable)
