@@ -7,7 +7,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from livekit.agents import llm
+import aiohttp
+from livekit.agents import APIError, llm
 from livekit.agents.types import APIConnectOptions
 
 from .errors import CutShort, UnreadableEvent, api_error, cause_of
@@ -16,13 +17,15 @@ from .mapping.assembly import Assembler
 from .mapping.conversation_events import BuiltinToolEvent
 from .mapping.request import encode
 from .options import LLMOptions
-from .wire.http import EventStream, MistralHTTP
+from .wire.http import EventStream, EventTimeout, MistralHTTP
 
 if TYPE_CHECKING:
     from .llm import LLM
 
 # what reading an event of an unexpected shape raises from the mapping code
 _SHAPE_ERRORS = (AttributeError, IndexError, KeyError, TypeError, ValueError)
+# what a stream may lose after its last event without the answer being lost
+_LOST_AFTER_THE_END = (aiohttp.ClientError, EventTimeout)
 
 
 class MistralStream(llm.LLMStream):
@@ -63,24 +66,26 @@ class MistralStream(llm.LLMStream):
         return Call(self._chat_ctx, self._tools, self._opts, self._extra)
 
     def _request_body(self) -> bytes:
+        """The body, built before the first attempt. A call that cannot be sent (an empty
+        history, ``extra_kwargs`` that are not JSON) is a final ``APIError``: LiveKit lets
+        only those out of a stream."""
         if self._body is None:
-            self._body = encode(self._kind.body(self._call()))
+            try:
+                self._body = encode(self._kind.body(self._call()))
+            except (ValueError, TypeError) as e:
+                raise APIError(
+                    f"the request to Mistral could not be built: {e}", retryable=False
+                ) from e
         return self._body
 
     async def _run(self) -> None:
         body = self._request_body()
-        await self._kind.prepare(self._call(), self._http, timeout=self._conn_options.timeout)
         assembler = self._kind.assembler(self._on_tool, self._opts.keep_reasoning)
         events = self._http.events(self._kind.path, body, timeout=self._conn_options.timeout)
         with self._mapped_errors(assembler, events):
+            await self._kind.prepare(self._call(), self._http, timeout=self._conn_options.timeout)
             async with events:
-                async for payload in events:
-                    try:
-                        chunk = assembler.feed(payload)
-                    except _SHAPE_ERRORS as e:
-                        raise UnreadableEvent("an event has a shape the plugin cannot read") from e
-                    if chunk is not None:
-                        self._send(chunk)
+                await self._read(events, assembler)
             if not assembler.complete:
                 raise CutShort(
                     f"Mistral's stream ended before {assembler.end_marker}; the answer is "
@@ -89,6 +94,22 @@ class MistralStream(llm.LLMStream):
         self._kind.completed(assembler)
         for chunk in assembler.finish():
             self._send(chunk)
+
+    async def _read(self, events: EventStream, assembler: Assembler) -> None:
+        """Feed every payload to the assembler and send the chunks it makes."""
+        try:
+            async for payload in events:
+                try:
+                    chunk = assembler.feed(payload)
+                except _SHAPE_ERRORS as e:
+                    raise UnreadableEvent("an event has a shape the plugin cannot read") from e
+                if chunk is not None:
+                    self._send(chunk)
+        except _LOST_AFTER_THE_END:
+            if not assembler.complete:
+                raise
+            # the answer was whole (a finish reason, conversation.response.done): only its
+            # closing bytes were lost, so nothing is retried or thrown away
 
     @contextlib.contextmanager
     def _mapped_errors(self, assembler: Assembler, events: EventStream) -> Iterator[None]:

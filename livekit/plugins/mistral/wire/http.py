@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import sys
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +24,11 @@ from ..log import logger
 from ..version import __version__
 from .proxy import proxy_for
 from .sse import END_OF_STREAM, SSEDecoder, SSEEvent
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as deadline
+else:  # the same context manager, which aiohttp itself requires below 3.11
+    from async_timeout import timeout as deadline
 
 DEFAULT_BASE_URL = "https://api.mistral.ai"
 _USER_AGENT = f"livekit-plugins-mistral/{__version__}"
@@ -72,6 +78,7 @@ class MistralHTTP:
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop of our own session
         self._closed = False
         self._streams: set[_Watchdog] = set()
+        self._drains: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return f"MistralHTTP(base_url={self.base_url!r})"
@@ -105,6 +112,8 @@ class MistralHTTP:
         self._closed = True
         for watchdog in list(self._streams):
             watchdog.abort()
+        for drain in list(self._drains):
+            drain.cancel()
         if self._owns_session and self._session is not None and not self._session.closed:
             await _close_session(self._session, self._loop)
 
@@ -116,12 +125,33 @@ class MistralHTTP:
             "User-Agent": _USER_AGENT,
         }
 
+    def _release_later(self, resp: aiohttp.ClientResponse) -> None:
+        """Return the connection of a stream that ended on ``[DONE]`` before its body did.
+
+        The body's last bytes (the chunked terminator) are normally already on their way;
+        reading them in the background keeps the answer's end on time and the connection in
+        the pool, so the next turn needs no new TCP and TLS handshake.
+        """
+        task = asyncio.get_running_loop().create_task(_drain(resp), name="mistral-drain")
+        self._drains.add(task)
+        task.add_done_callback(self._drains.discard)
+
     def events(self, path: str, body: bytes, *, timeout: float) -> EventStream:
         """An event stream for POST ``body`` to ``path``: open it with ``async with``, then
         ``async for`` its payloads (see :class:`EventStream`)."""
         return EventStream(self, path, body, timeout)
 
     async def _open(self, path: str, body: bytes, timeout: float) -> aiohttp.ClientResponse:
+        """POST and wait for an event stream's headers, within ``timeout`` in all: aiohttp's
+        own timers restart on every byte, so a server dribbling its headers or an error body
+        would hold the call long past it."""
+        try:
+            async with deadline(timeout):  # a timer on this task: no second task, no extra hop
+                return await self._post_stream(path, body, timeout)
+        except asyncio.TimeoutError:
+            raise HeadersTimeout(f"no answer within {timeout:g}s") from None
+
+    async def _post_stream(self, path: str, body: bytes, timeout: float) -> aiohttp.ClientResponse:
         resp = await (await self.session()).post(
             self.base_url + path,
             data=body,
@@ -139,8 +169,15 @@ class MistralHTTP:
             resp.release()
 
     async def get_json(self, path: str, *, timeout: float) -> Any:
-        """GET a JSON document (models list, agent details); an error status raises
-        :class:`HTTPStatus`."""
+        """GET a JSON document (models list, agent details) within ``timeout`` in all; an
+        error status, or a 200 that is not JSON, raises :class:`HTTPStatus`."""
+        try:
+            async with deadline(timeout):
+                return await self._get_json(path, timeout)
+        except asyncio.TimeoutError:
+            raise HeadersTimeout(f"no answer within {timeout:g}s") from None
+
+    async def _get_json(self, path: str, timeout: float) -> Any:
         async with (await self.session()).get(
             self.base_url + path,
             headers=self.headers(stream=False),
@@ -149,7 +186,13 @@ class MistralHTTP:
         ) as resp:
             if resp.status != 200:
                 raise await _status_error(resp)
-            return await resp.json(content_type=None)
+            raw = await _read_capped(resp, _MAX_DOCUMENT_BYTES)
+            try:
+                return json.loads(raw)
+            except ValueError:
+                ctype = resp.headers.get("Content-Type", "")
+                text = raw.decode("utf-8", errors="replace")
+                raise HTTPStatus(200, text, resp.headers, _request_line(resp), ctype) from None
 
 
 class EventStream:
@@ -172,6 +215,7 @@ class EventStream:
         self._timeout = timeout
         self._resp: aiohttp.ClientResponse | None = None
         self._watchdog: _Watchdog | None = None
+        self._done = False
         self.headers: Mapping[str, str] = {}
         """The response's headers, once open (request ids for errors)."""
 
@@ -182,12 +226,14 @@ class EventStream:
         self._http._streams.add(self._watchdog)
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
         assert self._resp is not None and self._watchdog is not None
         self._watchdog.cancel()
         self._http._streams.discard(self._watchdog)
         if self._resp.content.at_eof():
             self._resp.release()
+        elif self._done and exc_type is None:
+            self._http._release_later(self._resp)
         else:
             self._resp.close()
 
@@ -206,14 +252,18 @@ class EventStream:
                 watchdog.feed()
                 for event in batch:
                     if event.data == "[DONE]":
+                        self._done = True
                         yield END_OF_STREAM
                         return
-                    yield _payload(event)
+                    if event.data:  # an empty event carries nothing (some proxies send them)
+                        yield _payload(event)
             for event in decoder.close():
                 if event.data == "[DONE]":
+                    self._done = True
                     yield END_OF_STREAM
                     return
-                yield _payload(event)
+                if event.data:
+                    yield _payload(event)
         except (aiohttp.ClientError, _Stopped) as e:
             raise watchdog.reason or e from e
 
@@ -252,6 +302,11 @@ class MalformedEvent(WireError):
 
 class EventTimeout(WireError, asyncio.TimeoutError):
     """No event arrived within the timeout (bytes such as keep-alive comments do not count)."""
+
+
+class HeadersTimeout(WireError, asyncio.TimeoutError):
+    """No whole answer head (an event stream's headers, an error body, a document) within
+    the timeout, however many bytes trickled in."""
 
 
 class ClientClosed(WireError):
@@ -312,6 +367,24 @@ class _Watchdog:
 
 # --- helpers ------------------------------------------------------------------------------
 
+_DRAIN_SECONDS = 5.0
+"""How long the rest of a body after ``[DONE]`` may take before its connection is dropped."""
+
+
+async def _drain(resp: aiohttp.ClientResponse) -> None:
+    try:
+        rest = await asyncio.wait_for(_read_capped(resp, _MAX_ERROR_BYTES + 1), _DRAIN_SECONDS)
+    except asyncio.CancelledError:
+        resp.close()
+        raise
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        resp.close()
+        return
+    if len(rest) > _MAX_ERROR_BYTES or not resp.content.at_eof():
+        resp.close()  # not a body's end: not worth keeping
+    else:
+        resp.release()
+
 
 async def _close_session(
     session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop | None
@@ -354,8 +427,24 @@ def _timeout(seconds: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, connect=seconds, sock_read=seconds)
 
 
+# an error body is a sentence or two; an agent document a few KiB per tool. More is not
+# Mistral talking (a proxy's page, a runaway server): read no further
+_MAX_ERROR_BYTES = 64 * 1024
+_MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, or its first ``limit`` bytes."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit and (part := await resp.content.read(limit - size)):
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
 async def _status_error(resp: aiohttp.ClientResponse) -> HTTPStatus:
-    raw = await resp.read()
+    raw = await _read_capped(resp, _MAX_ERROR_BYTES)
     text = raw.decode("utf-8", errors="replace")
     body: object
     try:
