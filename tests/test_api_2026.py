@@ -480,9 +480,9 @@ async def test_chat_history_sends_thinking_back(server: LocalMistral, make_llm: 
     await stream_reply(make_llm(prompt_cache_key=None), history_with_thinking())
     (body,) = server.chat_requests
     assert body["messages"][2:] == [
+        {"role": "assistant", "content": [thought("Need the weather.", "s1")]},
         {
             "role": "assistant",
-            "content": [thought("Need the weather.", "s1")],
             "tool_calls": [
                 {
                     "id": "aB3dE5gH7",

@@ -53,14 +53,15 @@ def test_server_accepts_chunks_where_the_spec_allows(message: dict[str, Any]) ->
     )
 
 
-def test_server_accepts_thinking_beside_tool_calls_but_not_text() -> None:
+def test_server_takes_thinking_before_tool_calls_not_beside_them() -> None:
     call = {"id": "aB3dE5gH7", "type": "function", "function": {"name": "f", "arguments": "{}"}}
     answer = {"role": "tool", "tool_call_id": "aB3dE5gH7", "name": "f", "content": "ok"}
-    with_thinking = {"role": "assistant", "content": [thought("x")], "tool_calls": [call]}
-    assert check_chat_request(chat([USER, with_thinking, answer])) is None
-    with_text = {"role": "assistant", "content": "I will call f.", "tool_calls": [call]}
-    violation = check_chat_request(chat([USER, with_text, answer]))
-    assert violation is not None and violation.status == 400
+    calls = {"role": "assistant", "tool_calls": [call]}
+    thinking = {"role": "assistant", "content": [thought("x")]}
+    assert check_chat_request(chat([USER, thinking, calls, answer])) is None
+    for content in ([thought("x")], "I will call f."):  # content beside tool_calls: refused
+        violation = check_chat_request(chat([USER, {**calls, "content": content}, answer]))
+        assert violation is not None and violation.status == 400
 
 
 @pytest.mark.parametrize(

@@ -81,17 +81,19 @@ async def test_thinking_before_a_tool_call_survives_the_tool_result(
 
     assert said(result) == ["Sunny in Paris."]
     _, after_tool = server.chat_requests
-    assert after_tool["messages"][2] == {
-        "role": "assistant",
-        "content": [thought("I need the forecast first.")],
-        "tool_calls": [
-            {
-                "id": "aB3dE5gH7",
-                "type": "function",
-                "function": {"name": "get_weather", "arguments": '{"location": "Paris"}'},
-            }
-        ],
-    }
+    assert after_tool["messages"][2:4] == [
+        {"role": "assistant", "content": [thought("I need the forecast first.")]},
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "aB3dE5gH7",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"location": "Paris"}'},
+                }
+            ],
+        },
+    ]
     assert check_chat_request(after_tool) is None
 
 

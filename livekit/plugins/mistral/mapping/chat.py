@@ -44,9 +44,11 @@ Decisions (both endpoints):
 - Thinking (``keep_reasoning``): the thinking LiveKit stored with a turn (see
   ``reasoning.py``: on the assistant message, or on the first tool call of a turn that only
   called tools) goes first in that turn's assistant message as a ``thinking`` chunk with
-  ``closed: true``, which makes its content a list; a tool-calls message carries it as its
-  content, beside ``tool_calls`` (a thinking-only content is not text, as peers send it).
-  Thinking already sent with a turn's text is not repeated with its tool calls.
+  ``closed: true``, which makes its content a list. A turn that only called tools gets an
+  assistant message of its own holding the thinking, right before its ``tool_calls``
+  message: sending content beside ``tool_calls`` has been reported refused, and assistant
+  messages in a row are accepted (text and calls already go apart). Thinking already sent
+  with a turn's text is not repeated with its tool calls.
 - Adjacent user messages merge into one, as do adjacent assistant texts (newline-joined,
   their thinking kept in order before the text).
 - A user message right after tool results gets an ``"OK."`` assistant message before it:
@@ -461,10 +463,8 @@ def _turn_messages(turn: Turn) -> list[dict[str, Any]]:
         case AssistantTurn(text=text, thinking=thinking):
             return [{"role": "assistant", "content": assistant_content(text, thinking)}]
         case ToolTurn(exchanges=exchanges, thinking=thinking):
-            calls_message = _tool_calls_message(exchanges)
-            if thinking:
-                calls_message["content"] = list(thinking)
-            return [calls_message, *map(_tool_message, exchanges)]
+            reasoning = [{"role": "assistant", "content": list(thinking)}] if thinking else []
+            return [*reasoning, _tool_calls_message(exchanges), *map(_tool_message, exchanges)]
 
 
 def assistant_content(text: str, thinking: tuple[Part, ...]) -> str | list[Part]:

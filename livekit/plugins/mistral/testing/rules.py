@@ -78,15 +78,6 @@ def _has_content(message: Mapping[str, Any]) -> bool:
     return bool(content) if isinstance(content, str | list) else False
 
 
-def _has_text(message: Mapping[str, Any]) -> bool:
-    """Content other than thinking: a thinking-only content beside ``tool_calls`` is how
-    peers keep a tool turn's reasoning (pydantic-ai), not the refused content + calls."""
-    content = message.get("content")
-    if isinstance(content, list):
-        return any(not (isinstance(c, dict) and c.get("type") == "thinking") for c in content)
-    return bool(content) if isinstance(content, str) else False
-
-
 def _invalid_call_id(call_id: Any) -> ErrorBody | None:
     if isinstance(call_id, str) and _TOOL_CALL_ID_RE.match(call_id):
         return None
@@ -109,7 +100,7 @@ def _chat_assistant_shape(messages: Sequence[Mapping[str, Any]]) -> ErrorBody | 
         if _role(message) != "assistant":
             continue
         has_content, has_calls = _has_content(message), bool(_calls_of(message))
-        if _has_text(message) and has_calls:
+        if has_content and has_calls:
             which = "both"
         elif not has_content and not has_calls:
             which = "none"
