@@ -13,6 +13,7 @@ from conftest import AGENT_ID, FAST, OTHER_AGENT_ID, stream_reply
 from livekit.agents import APIConnectionError, APIConnectOptions, llm
 
 from livekit.plugins.mistral import LLM, AgentError, AgentHandoffEvent
+from livekit.plugins.mistral.mapping.conversation_events import TOOL_EVENT_LOG
 from livekit.plugins.mistral.testing import AgentReply, Fault, LocalMistral, ToolCall
 from livekit.plugins.mistral.testing.rules import check_conversation_request
 
@@ -175,7 +176,7 @@ async def test_builtin_tools_thinking_and_references_are_not_spoken(
     assert any("references" in e for e in extras)
     usage = chunks[-1].usage
     assert usage is not None and getattr(usage, "connector_tokens", None) == 12
-    tool_logs = [r for r in caplog.records if r.getMessage() == "Mistral built-in tool event"]
+    tool_logs = [r for r in caplog.records if r.msg == TOOL_EVENT_LOG]
     assert {getattr(r, "tool", None) for r in tool_logs} == {"web_search"}
     assert all(hasattr(r, "lk.pii.arguments") for r in tool_logs)
 

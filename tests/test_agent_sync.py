@@ -483,3 +483,21 @@ async def test_session_after_a_sync_runs_the_livekit_tool(
     assert plugin_warnings(caplog) == []
     first, second = server.conversation_requests
     assert first["agent_version"] == second["agent_version"] == synced.version
+
+
+@pytest.mark.parametrize("path", ["/v1x", "/api/v1"])
+async def test_a_wrong_base_url_path_is_named_by_sync_and_create(
+    server: LocalMistral, path: str
+) -> None:
+    base_url = server.base_url + path
+    with pytest.raises(AgentError, match="no Mistral API answered GET .*: check base_url"):
+        await mistral.sync_agent(AGENT_ID, tools=[], api_key=API_KEY, base_url=base_url)
+    with pytest.raises(mistral.MistralStatusError, match="no Mistral API answered POST"):
+        await mistral.create_agent(
+            "mistral-medium-latest",
+            name="x",
+            tools=[],
+            instructions=None,
+            api_key=API_KEY,
+            base_url=base_url,
+        )

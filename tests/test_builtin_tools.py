@@ -13,6 +13,7 @@ from conftest import AGENT_ID, API_KEY, stream_reply
 from livekit.agents import APIConnectOptions, llm
 
 from livekit.plugins.mistral import LLM, BuiltinToolEvent, MistralStatusError, tools
+from livekit.plugins.mistral.mapping.conversation_events import TOOL_EVENT_LOG
 from livekit.plugins.mistral.mapping.tools import to_mistral_tools
 from livekit.plugins.mistral.testing import (
     AgentReply,
@@ -205,8 +206,12 @@ async def test_search_events_references_and_files_are_never_spoken(
     assert {c.id for c in chunks} == {"conv_" + "b" * 32}
     usage = chunks[-1].usage
     assert usage is not None and getattr(usage, "connector_tokens", None) == 21
-    logged = [r for r in caplog.records if r.msg == "Mistral built-in tool event"]
+    logged = [r for r in caplog.records if r.msg == TOOL_EVENT_LOG]
     assert [getattr(r, "phase", None) for r in logged] == ["started", "done"] * 2
+    assert [r.getMessage() for r in logged[:2]] == [
+        "Mistral built-in tool web_search started",
+        "Mistral built-in tool web_search done",
+    ]
     assert all("Eiffel" not in r.getMessage() for r in logged)  # user content only in extras
 
 
@@ -389,3 +394,13 @@ async def test_tools_mistral_cannot_take_are_said_once_per_set(
     warned = [r for r in caplog.records if "cannot take were not sent" in r.msg]
     assert [getattr(r, "tools", None) for r in warned] == [["openai_file_search"]]
     assert all(len(body["tools"]) == 1 for body in server.chat_requests)
+
+
+async def test_a_named_function_the_call_lacks_is_refused_on_both_endpoints(
+    server: LocalMistral, model: LLM
+) -> None:
+    choice = {"type": "function", "function": {"name": "book_flight"}}
+    for call_tools in ([get_weather], [get_weather, tools.WebSearch()]):
+        with pytest.raises(ValueError, match="'book_flight', which is not among the tools"):
+            model.chat(chat_ctx=user_ctx(), tools=call_tools, tool_choice=choice)  # type: ignore[arg-type]
+    assert server.requests == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
 import threading
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -17,7 +18,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from conftest import AGENT_ID, API_KEY, stream_reply
-from livekit.agents import APIConnectionError, llm
+from livekit.agents import APIConnectionError, APIConnectOptions, llm
 from livekit.agents.job import JobExecutorType, JobProcess
 from livekit.agents.testing import fake_job_context
 
@@ -187,6 +188,19 @@ async def test_no_proxy_hosts_are_reached_directly_whatever_set_the_proxy(
     assert proxy.targets == []
 
 
+async def test_a_dead_proxy_is_named_as_the_proxy(
+    server: LocalMistral, make_llm: MakeLLM, no_env_proxy: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as unused:  # a port nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    no_env_proxy.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    model = make_llm()
+    with pytest.raises(APIConnectionError, match=f"HTTP proxy at 127.0.0.1:{port}; check"):
+        await stream_reply(model, ctx(), conn_options=APIConnectOptions(max_retry=0))
+    assert server.requests == []
+
+
 # --- use after aclose() ---------------------------------------------------------------------
 
 
@@ -202,6 +216,7 @@ async def test_use_after_aclose_raises_and_opens_nothing(
     with pytest.raises(APIConnectionError, match="the LLM was closed; make a new one") as caught:
         await stream_reply(model, ctx())
     assert caught.value.retryable is False
+    assert str(caught.value).count("the LLM was closed") == 1  # said once, not again as cause
     await prewarmed(model)  # prewarm swallows the error, and must not open a session either
 
     assert (server.connections_opened, len(server.requests)) == (opened, requests)

@@ -210,7 +210,7 @@ def test_mapped_tools_pass_the_request_rules() -> None:
         "model": "mistral-small-latest",
         "messages": [{"role": "user", "content": "hi"}],
         "tools": tools,
-        "tool_choice": to_mistral_tool_choice("required"),
+        "tool_choice": to_mistral_tool_choice("required", tools),
     }
     assert check_chat_request(body) is None
 
@@ -228,9 +228,16 @@ def test_mapped_tools_pass_the_request_rules() -> None:
     ],
 )
 def test_tool_choice_table(choice: llm.ToolChoice, expected: Any) -> None:
-    assert to_mistral_tool_choice(choice) == expected
+    tools, _ = to_mistral_tools([book_table, hang_up])
+    assert to_mistral_tool_choice(choice, tools) == expected
 
 
 def test_unknown_tool_choice_is_refused() -> None:
     with pytest.raises(ValueError, match="unsupported tool_choice"):
-        to_mistral_tool_choice("sometimes")  # type: ignore[arg-type]
+        to_mistral_tool_choice("sometimes", [])  # type: ignore[arg-type]
+
+
+def test_a_named_function_the_call_lacks_is_refused() -> None:
+    tools, _ = to_mistral_tools([book_table])
+    with pytest.raises(ValueError, match="'hang_up', which is not among the tools"):
+        to_mistral_tool_choice({"type": "function", "function": {"name": "hang_up"}}, tools)

@@ -56,7 +56,10 @@ class AgentTracker:
         previous = self.current
         self.current = handoff.next_agent_id
         logger.info(
-            "Mistral agent handed off; the next turns talk to the new agent",
+            "Mistral agent %s handed off to %s; the next turns talk to %s",
+            previous,
+            self.current,
+            self.current,
             extra={
                 "from_agent": previous,
                 "to_agent": self.current,

@@ -244,8 +244,17 @@ def _sdk_errors(agent_id: str | None) -> Iterator[None]:
         yield
     except MistralError as e:
         body = _parsed(e.body)
-        headers = e.raw_response.headers
-        err = status_error(e.status_code, body, headers, output_sent=False, agent_id=agent_id)
+        response = e.raw_response
+        request = response.request
+        url = request.url.copy_with(username=None, password=None, query=None)
+        err = status_error(
+            e.status_code,
+            body,
+            response.headers,
+            output_sent=False,
+            agent_id=agent_id,
+            url=f"{request.method} {url}",
+        )
         raise err from None
     except httpx.TimeoutException as e:
         raise APITimeoutError("Mistral did not answer in time") from e

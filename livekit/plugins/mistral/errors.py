@@ -15,7 +15,7 @@ import aiohttp
 from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError
 
 from .mapping.assembly import InStreamError
-from .wire.http import ClientClosed, HTTPStatus, MalformedEvent, UsedAfterClose
+from .wire.http import ClientClosed, HTTPStatus, MalformedEvent, UsedAfterClose, WireError
 from .wire.sse import SSEProtocolError
 
 if TYPE_CHECKING:
@@ -271,6 +271,12 @@ def api_error(
             "the request was abandoned",
             retryable=retryable,
         )
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return APIConnectionError(
+            f"could not connect to the HTTP proxy at {exc.host}:{exc.port}; check HTTPS_PROXY / "
+            "HTTP_PROXY (or the LiveKit worker's http_proxy), or list the host in NO_PROXY",
+            retryable=retryable,
+        )
     if isinstance(exc, aiohttp.ClientConnectorError):
         return APIConnectionError(
             f"could not connect to Mistral at {exc.host}:{exc.port}; check the network and "
@@ -286,8 +292,10 @@ def api_error(
 
 def cause_of(exc: BaseException, err: APIError) -> BaseException | None:
     """What ``err`` is raised from: nothing for a status error (the cause would hold the raw
-    body, already on ``err.body``) or for the plugin's own ``CutShort``."""
-    return None if isinstance(err, APIStatusError) or isinstance(exc, CutShort) else exc
+    body, already on ``err.body``) or for the plugin's own exceptions, whose sentence ``err``
+    already says (LiveKit would append it a second time); aiohttp's, kept."""
+    own = isinstance(exc, (CutShort, WireError))
+    return None if isinstance(err, APIStatusError) or own else exc
 
 
 def error_message(body: object, status: int) -> str:

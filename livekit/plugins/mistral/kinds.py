@@ -83,20 +83,21 @@ class ChatCompletions:
     path = CHAT_PATH
     agent_id = None
 
-    def __init__(self, once: Once) -> None:
-        self._once = once
-
-    def body(self, call: Call) -> dict[str, Any]:
-        schemas, skipped = to_mistral_tools(call.tools)
+    def __init__(self, call: Call, once: Once) -> None:
+        """Maps the tools when the call is made: a refused ``tool_choice`` raises there."""
+        self._tools, skipped = to_mistral_tools(call.tools)
         _note_unsent_tools(
-            self._once, skipped, "tools Mistral chat completions cannot take were not sent"
+            once, skipped, "tools Mistral chat completions cannot take were not sent"
         )
         choice = call.opts.tool_choice
+        self._choice = to_mistral_tool_choice(choice, self._tools) if choice is not None else None
+
+    def body(self, call: Call) -> dict[str, Any]:
         body = chat_body(
             call.opts,
             to_chat_messages(call.chat_ctx, history_options(call.opts)),
-            schemas,
-            to_mistral_tool_choice(choice) if choice is not None else None,
+            self._tools,
+            self._choice,
             call.opts.parallel_tool_calls,
             call.extra,
             prompt_cache_key=prompt_cache_key(call.opts.prompt_cache_key, call.chat_ctx),

@@ -247,7 +247,7 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
         if self._agents is not None:
             return AgentConversation(self._agents)
         if not has_builtin_tool(call.tools):
-            return ChatCompletions(self._once)
+            return ChatCompletions(call, self._once)
         kind = ModelConversation(call, self._once)
         if self._once("routed"):
             logger.info(

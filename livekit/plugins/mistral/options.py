@@ -112,7 +112,7 @@ class LLMOptions:
 def api_key_from(api_key: str | None, where: str) -> str:
     """``api_key``, else ``MISTRAL_API_KEY``; a clear ValueError when neither is set."""
     key = api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY")
-    if not key:
+    if not key or not key.strip():
         raise ValueError(
             "no Mistral API key: set the MISTRAL_API_KEY environment variable "
             f"or pass api_key=... to {where}"

@@ -33,6 +33,8 @@ from .usage import AgentUsage, MistralUsage, usage_from
 __all__ = ["AgentUsage", "BuiltinToolEvent", "ConversationAssembler", "Handoff"]
 
 _FILE_FIELDS = ("tool", "file_id", "file_name", "file_type")
+TOOL_EVENT_LOG = "Mistral built-in tool %s %s"
+"""The log message of a built-in tool run: its name and phase; arguments only in extras."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,9 @@ class ConversationAssembler:
             execution.name, phase, "".join(execution.arguments), info, self.conversation_id
         )
         logger.info(
-            "Mistral built-in tool event",
+            TOOL_EVENT_LOG,
+            event.name,
+            phase,
             extra={
                 "tool": event.name,
                 "phase": phase,

@@ -102,14 +102,7 @@ def to_conversation_tools(
             "web_search next to web_search_premium): keep one of them"
         )
     if isinstance(tool_choice, dict):
-        name = tool_choice["function"]["name"]
-        chosen = [f for f in functions if f["function"]["name"] == name]
-        if not chosen:
-            raise ValueError(
-                f"tool_choice names the function {name!r}, which is not among the tools of "
-                "this call"
-            )
-        return chosen, "required", skipped
+        return [named_function(tool_choice, functions)], "required", skipped
     if tool_choice is not None and tool_choice not in _CONVERSATION_TOOL_CHOICES:
         raise ValueError(
             f"tool_choice must be one of {list(_CONVERSATION_TOOL_CHOICES)} or a named function "
@@ -118,9 +111,26 @@ def to_conversation_tools(
     return [*functions, *builtins], tool_choice, skipped
 
 
-def to_mistral_tool_choice(choice: llm.ToolChoice) -> str | dict[str, Any]:
-    """``auto`` and ``none`` unchanged, ``required`` as ``any``, a named function kept."""
+def named_function(choice: Mapping[str, Any], functions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The function schema a named ``tool_choice`` forces; ``ValueError`` when the call has
+    no function of that name (Mistral would refuse the request)."""
+    name = choice["function"]["name"]
+    for function in functions:
+        if function["function"]["name"] == name:
+            return function
+    raise ValueError(
+        f"tool_choice names the function {name!r}, which is not among the tools of this call"
+    )
+
+
+def to_mistral_tool_choice(
+    choice: llm.ToolChoice, functions: list[dict[str, Any]]
+) -> str | dict[str, Any]:
+    """``auto`` and ``none`` unchanged, ``required`` as ``any``, a named function kept (it
+    must be one of ``functions``, the call's function schemas)."""
     if isinstance(choice, dict):
+        if functions:
+            named_function(choice, functions)
         return {"type": "function", "function": {"name": choice["function"]["name"]}}
     try:
         return _TOOL_CHOICE_MODES[choice]

@@ -264,8 +264,10 @@ class EventStream:
                     return
                 if event.data:
                     yield _payload(event)
-        except (aiohttp.ClientError, _Stopped) as e:
-            raise watchdog.reason or e from e
+        except (aiohttp.ClientError, _Stopped):
+            if watchdog.reason is not None:
+                raise watchdog.reason from None  # _Stopped only woke the read
+            raise
 
 
 # --- what the wire raises -----------------------------------------------------------------
