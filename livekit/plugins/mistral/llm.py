@@ -96,7 +96,8 @@ class LLM(llm.LLM[Literal["agent_handoff", "builtin_tool"]]):
                 ``/v1/conversations`` with the agent on every call.
             api_key: Defaults to the ``MISTRAL_API_KEY`` environment variable.
             base_url: The server root, default ``https://api.mistral.ai`` (``/v1`` optional).
-            temperature: 0 to 1.5 (at most 1 in agent mode). Unset fields are not sent, so
+            temperature: 0 to 1.5; at most 1 in agent mode, and on calls with Mistral
+                built-in tools (``chat()`` raises then). Unset fields are not sent, so
                 Mistral's defaults apply.
             max_tokens: Upper bound on generated tokens (0 or more).
             top_p: Nucleus sampling, greater than 0 and at most 1.

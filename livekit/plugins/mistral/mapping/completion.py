@@ -22,10 +22,12 @@ from .reasoning import ThinkingRecorder, final_delta
 from .usage import usage_from
 
 
-def content_parts(content: list[Any]) -> tuple[str, str]:
-    """Split a list-shaped content into (spoken text, thinking text)."""
+def content_parts(content: list[Any]) -> tuple[str, str, str | None]:
+    """Split a list-shaped content into (spoken text, thinking text, the last thinking
+    ``signature``): the one reading of content chunks, for every assembler."""
     text: list[str] = []
     thinking: list[str] = []
+    signature: str | None = None
     for part in content:
         if not isinstance(part, dict):
             continue
@@ -36,8 +38,10 @@ def content_parts(content: list[Any]) -> tuple[str, str]:
             for inner in part.get("thinking") or ():
                 if isinstance(inner, dict) and inner.get("type") == "text":
                     thinking.append(str(inner.get("text") or ""))
+            if isinstance(sig := part.get("signature"), str) and sig:
+                signature = sig
         # other chunk types (references, images) are not speakable: skipped on purpose
-    return "".join(text), "".join(thinking)
+    return "".join(text), "".join(thinking), signature
 
 
 # finish reasons of an answer cut by a token limit: a tool call in it may be incomplete
@@ -125,8 +129,8 @@ class CompletionAssembler:
     def _list_chunk(self, content: Any) -> ChatChunk | None:
         if not isinstance(content, list):
             return None
-        text, thinking = content_parts(content)
-        self.thinking.add(content)
+        text, thinking, signature = content_parts(content)
+        self.thinking.add(thinking, signature)
         if not text and not thinking:
             return None
         delta = ChoiceDelta(

@@ -138,8 +138,8 @@ class ConversationAssembler:
             return None
         kind = content.get("type")
         if kind in ("text", "thinking"):
-            text, thinking = content_parts([content])
-            self.thinking.add([content])
+            text, thinking, signature = content_parts([content])
+            self.thinking.add(thinking, signature)
             extra = {"thinking": thinking} if thinking else None
             if not text and not extra:
                 return None

@@ -25,7 +25,7 @@ scratch. Decisions:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from livekit.agents.llm import ChoiceDelta, FunctionToolCall
@@ -46,20 +46,13 @@ class ThinkingRecorder:
         self._texts: list[str] = []
         self._signature: str | None = None
 
-    def add(self, parts: Iterable[object]) -> None:
-        """Record the thinking chunks among a delta's content parts."""
+    def add(self, thinking: str, signature: str | None) -> None:
+        """Record a delta's thinking text and signature, as ``content_parts`` read them."""
         if not self._enabled:
             return
-        for part in parts:
-            if isinstance(part, Mapping) and part.get("type") == "thinking":
-                self._add_thinking(part)
-
-    def _add_thinking(self, chunk: Mapping[str, Any]) -> None:
-        for inner in chunk.get("thinking") or ():
-            if isinstance(inner, Mapping) and inner.get("type") == "text":
-                self._texts.append(str(inner.get("text") or ""))
-        signature = chunk.get("signature")
-        if isinstance(signature, str) and signature:
+        if thinking:
+            self._texts.append(thinking)
+        if signature is not None:
             self._signature = signature
 
     def record(self) -> dict[str, str] | None:
